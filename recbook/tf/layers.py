@@ -1,0 +1,249 @@
+"""Shared TensorFlow/Keras blocks: the same names and arguments as recbook/torch/layers.py.
+
+The ``copy_*`` helpers load a torch block's weights into its Keras twin, so that tests can
+prove both frameworks compute the same function.
+"""
+from __future__ import annotations
+
+import recbook  # noqa: F401  (quiets TensorFlow before its first import)
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recbook.data.batches import validate
+
+
+def as_tensors(batch) -> dict[str, tf.Tensor]:
+    """Numpy batch -> tf tensors (ids int64, reals float32); tensors pass through."""
+    out = {}
+    for key, value in batch.items():
+        if tf.is_tensor(value):
+            out[key] = value
+            continue
+        value = np.asarray(value)
+        if value.dtype.kind in "iu":
+            value = value.astype(np.int64, copy=False)
+        elif value.dtype.kind == "f":
+            value = value.astype(np.float32, copy=False)
+        out[key] = tf.convert_to_tensor(value)
+    return out
+
+
+def sequence_mask(hist_len, T: int):
+    """mask[b, t] = t < hist_len[b]: True at real behaviours of a right-padded history."""
+    return tf.range(T, dtype=hist_len.dtype)[None, :] < hist_len[:, None]
+
+
+class RecModel(keras.Model):
+    """Base of every recbook Keras model: one place that checks and converts a batch."""
+
+    keys: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # keras.Model.__init__ stores compile()'s slot as ``self.loss = None``, which would hide
+        # the ``loss(batch)`` method every recbook model shares with its torch twin.
+        self.__dict__.pop("loss", None)
+
+    def prepare(self, batch):
+        if not any(tf.is_tensor(v) for v in batch.values()):
+            validate(batch, self.meta, self.keys)
+        return as_tensors(batch)
+
+
+class CTRModel(RecModel):
+    """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
+
+    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len", "label")
+
+    def extra_loss(self, batch, outputs, training=True):
+        return None
+
+    def loss(self, batch, training=True):
+        b = self.prepare(batch)
+        logits, outputs = self(b, training=training, return_attention=True)
+        bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(b["label"], logits))
+        extra = self.extra_loss(b, outputs, training=training)
+        total = bce if extra is None else bce + extra
+        logs = {"loss": total, "bce": bce}
+        if extra is not None:
+            logs["extra"] = extra
+        return total, logs
+
+
+class Embedding(keras.layers.Layer):
+    """A table of n + 1 rows; id 0 is padding and always looks up an exact zero vector."""
+
+    def __init__(self, n: int, d: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n, self.d = n, d
+        self.table = keras.layers.Embedding(n + 1, d)
+
+    def call(self, ids):
+        # Keras has no padding_idx: zero the padding rows' vectors instead (and their gradient).
+        return self.table(ids) * tf.cast(ids != 0, self.compute_dtype)[..., None]
+
+
+def masked_softmax(scores, mask, axis: int = -1):
+    """Softmax over real positions only; a row with no real position gives zeros, not NaN."""
+    scores, mask = tf.convert_to_tensor(scores), tf.convert_to_tensor(mask, tf.bool)
+    scores = tf.where(mask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
+    return tf.nn.softmax(scores, axis=axis) * tf.cast(mask, scores.dtype)
+
+
+class PReLU(keras.layers.Layer):
+    """f(s) = s if s > 0 else α s, one learned α per channel (DIN eq. 8)."""
+
+    def __init__(self, dim: int, init: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = self.add_weight(shape=(dim,), initializer=keras.initializers.Constant(init),
+                                     name="alpha")
+
+    def call(self, s):
+        return tf.where(s > 0, s, self.alpha * s)
+
+
+class Dice(keras.layers.Layer):
+    """Data Adaptive Activation Function (DIN eq. 9); see recbook/torch/layers.py."""
+
+    def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.99, **kwargs):
+        super().__init__(**kwargs)
+        self.eps, self.momentum = eps, momentum
+        self.alpha = self.add_weight(shape=(dim,), initializer="zeros", name="alpha")
+        self.running_mean = self.add_weight(shape=(dim,), initializer="zeros",
+                                            trainable=False, name="running_mean")
+        self.running_var = self.add_weight(shape=(dim,), initializer="ones",
+                                           trainable=False, name="running_var")
+
+    def call(self, s, training=False):
+        if training:
+            flat = tf.reshape(s, [-1, tf.shape(s)[-1]])
+            mean, var = tf.nn.moments(flat, axes=[0])
+            m = self.momentum
+            self.running_mean.assign(m * self.running_mean + (1 - m) * mean)
+            self.running_var.assign(m * self.running_var + (1 - m) * var)
+        else:
+            mean, var = self.running_mean, self.running_var
+        p = tf.sigmoid((s - mean) / tf.sqrt(var + self.eps))
+        return p * s + (1 - p) * self.alpha * s
+
+
+def make_activation(name: str, dim: int):
+    """The activations the papers' MLPs use, by name."""
+    if name == "prelu":
+        return PReLU(dim)
+    if name == "dice":
+        return Dice(dim)
+    simple = {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh,
+              "leaky_relu": lambda x: tf.nn.leaky_relu(x, 0.2)}
+    if name not in simple:
+        raise ValueError(f"unknown activation {name!r}; choose one of "
+                         f"{sorted(simple) + ['dice', 'prelu']}")
+    return keras.layers.Activation(simple[name])
+
+
+class MLP(keras.layers.Layer):
+    """Dense + activation (+ dropout) per hidden layer, then a Dense to ``out_dim`` if given."""
+
+    def __init__(self, in_dim: int, hidden=(200, 80), activation: str = "prelu",
+                 dropout: float = 0.0, out_dim: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = []
+        for h in hidden:
+            self.steps += [keras.layers.Dense(h), make_activation(activation, h)]
+            if dropout:
+                self.steps.append(keras.layers.Dropout(dropout))
+        if out_dim is not None:
+            self.steps.append(keras.layers.Dense(out_dim))
+        self.out_dim = out_dim if out_dim is not None else (hidden[-1] if hidden else in_dim)
+
+    def call(self, x, training=False):
+        for step in self.steps:
+            takes_training = isinstance(step, (Dice, keras.layers.Dropout))
+            x = step(x, training=training) if takes_training else step(x)
+        return x
+
+
+class ActivationUnit(keras.layers.Layer):
+    """DIN's local activation unit (Fig. 2, eq. 3); see recbook/torch/layers.py."""
+
+    def __init__(self, d: int, hidden=(80, 40), activation: str = "sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        self.mlp = MLP(4 * d, hidden, activation, out_dim=1)
+
+    def call(self, query, keys, mask, training=False):
+        q = tf.broadcast_to(query[:, None, :], tf.shape(keys))
+        x = tf.concat([q, keys, q - keys, q * keys], axis=-1)
+        a = tf.squeeze(self.mlp(x, training=training), -1)
+        return a * tf.cast(mask, a.dtype)
+
+
+def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, logq: bool = True,
+                         seed=None, negatives=None):
+    """Softmax over the target and ``n_neg`` shared negatives; see recbook/torch/layers.py."""
+    n_items = item_weights.shape[0] - 1
+    if probs is None:
+        probs = np.ones(n_items + 1, np.float32)
+        probs[0] = 0
+    probs = tf.cast(probs, tf.float32)
+    probs = probs / tf.reduce_sum(probs)
+    if negatives is None:
+        logp = tf.math.log(probs)[None, :]
+        negatives = tf.random.categorical(logp, n_neg, dtype=tf.int64, seed=seed)[0]
+    negatives = tf.cast(negatives, tf.int64)
+    user, item_weights = tf.convert_to_tensor(user), tf.convert_to_tensor(item_weights)
+    target = tf.cast(target, tf.int64)
+    pos = tf.reduce_sum(user * tf.gather(item_weights, target), -1, keepdims=True)
+    neg = tf.matmul(user, tf.gather(item_weights, negatives), transpose_b=True)
+    if logq:
+        k = tf.cast(tf.shape(negatives)[0], tf.float32)
+        pos -= tf.math.log(k * tf.gather(probs, target))[:, None]
+        neg -= tf.math.log(k * tf.gather(probs, negatives))[None, :]
+    hit = negatives[None, :] == target[:, None]
+    neg = tf.where(hit, tf.fill(tf.shape(neg), neg.dtype.min), neg)
+    logits = tf.concat([pos, neg], axis=1)
+    labels = tf.zeros_like(target)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+# ---- weight copies from the torch twins (for the PyTorch == TensorFlow tests) ----------------
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def copy_linear(dense, linear):
+    """torch Linear (out, in) -> Keras Dense kernel (in, out)."""
+    dense.kernel.assign(_np(linear.weight).T)
+    dense.bias.assign(_np(linear.bias))
+
+
+def copy_embedding(tf_emb: Embedding, torch_emb):
+    tf_emb.table.embeddings.assign(_np(torch_emb.table.weight))
+
+
+def copy_prelu(tf_prelu: PReLU, torch_prelu):
+    tf_prelu.alpha.assign(_np(torch_prelu.alpha))
+
+
+def copy_dice(tf_dice: Dice, torch_dice):
+    tf_dice.alpha.assign(_np(torch_dice.alpha))
+    tf_dice.running_mean.assign(_np(torch_dice.running_mean))
+    tf_dice.running_var.assign(_np(torch_dice.running_var))
+
+
+def copy_mlp(tf_mlp: MLP, torch_mlp):
+    """Copy layer by layer; both MLPs must have been built with the same arguments."""
+    import torch.nn as tnn
+
+    from recbook.torch import layers as tl
+    torch_steps = [m for m in torch_mlp.net if isinstance(m, (tnn.Linear, tl.PReLU, tl.Dice))]
+    tf_steps = [s for s in tf_mlp.steps if isinstance(s, (keras.layers.Dense, PReLU, Dice))]
+    if len(torch_steps) != len(tf_steps):
+        raise ValueError(f"MLPs differ: {len(torch_steps)} torch vs {len(tf_steps)} tf layers")
+    for t, k in zip(torch_steps, tf_steps):
+        {tnn.Linear: copy_linear, tl.PReLU: copy_prelu, tl.Dice: copy_dice}[type(t)](k, t)
+
+
+def copy_activation_unit(tf_unit: ActivationUnit, torch_unit):
+    copy_mlp(tf_unit.mlp, torch_unit.mlp)

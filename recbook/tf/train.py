@@ -1,0 +1,107 @@
+"""Training core for Keras models: the TensorFlow twin of recbook/torch/train.py."""
+from __future__ import annotations
+
+import os
+import random
+
+import recbook  # noqa: F401  (quiets TensorFlow before its first import)
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recbook.data.batches import iterate
+from recbook.training import EarlyStopping, History, run_epochs
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def default_device() -> str:
+    """TensorFlow places work on the GPU by itself when there is one; named for symmetry."""
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def make_optimizer(optimizer, lr: float):
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    choices = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+               "adagrad": keras.optimizers.Adagrad}
+    if optimizer not in choices:
+        raise ValueError(f"optimizer must be one of {sorted(choices)} or a keras optimizer, "
+                         f"got {optimizer!r}")
+    return choices[optimizer](learning_rate=lr)
+
+
+def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer="adam",
+        lr: float = 1e-3, monitor: str | None = None, mode: str = "max",
+        patience: int | None = None, seed: int = 0, lr_decay: float | None = None,
+        checkpoint: str | None = None, desc: str | None = None, graph: bool = True,
+        clip_norm: float | None = None) -> History:
+    """Train ``model`` by ``model.loss(batch)``; see recbook.torch.train.fit for the arguments.
+
+    graph: trace the step with tf.function (fast); False runs eagerly (debugging, or a model
+    that keeps Python state between steps).
+    """
+    seed_everything(seed)
+    opt = make_optimizer(optimizer, lr)
+    best = {}
+
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            loss, logs = model.loss(batch, training=True)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if clip_norm is not None:
+            clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], clip_norm)
+            pairs = list(zip(clipped, [v for _, v in pairs]))
+        opt.apply_gradients(pairs)
+        return logs
+
+    compiled = tf.function(train_step, reduce_retracing=True) if graph else train_step
+
+    def step(batch):
+        logs = compiled(model.prepare(batch))  # validate and convert outside the graph
+        logs = {k: float(v) for k, v in logs.items()}
+        if not np.isfinite(logs["loss"]):
+            raise FloatingPointError(f"loss became {logs['loss']} (logs: {logs})")
+        return logs
+
+    def on_best():
+        best["weights"] = model.get_weights()
+        if checkpoint:
+            save(model, checkpoint)
+
+    def on_epoch_end(epoch):
+        if lr_decay is not None:
+            opt.learning_rate.assign(opt.learning_rate * lr_decay)
+
+    history = run_epochs(step, train, (lambda: evaluate(model)) if evaluate else None, epochs,
+                         batch_size, seed, EarlyStopping(monitor, mode, patience), desc,
+                         on_best, on_epoch_end)
+    if "weights" in best:
+        model.set_weights(best["weights"])
+    return history
+
+
+def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
+    """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array."""
+    return np.concatenate([np.asarray(model(batch, training=False))
+                           for batch in iterate(arrays, batch_size)])
+
+
+def save(model, path: str) -> None:
+    """Write the weights atomically (Keras wants the .weights.h5 suffix)."""
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"a Keras weights file must end in '.weights.h5', got {path!r}")
+    tmp = path[: -len(".weights.h5")] + ".tmp.weights.h5"
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def load(model, path: str):
+    model.load_weights(path)
+    return model

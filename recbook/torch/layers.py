@@ -1,0 +1,212 @@
+"""Shared PyTorch blocks: written once here, imported by every model file.
+
+Notation follows the DIN paper (Zhou et al., 2018) where a block comes from it: e_i is an
+embedding, v_A the target ("ad") embedding, s an activation's input.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from recbook.data.batches import validate
+
+
+def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
+    """Numpy batch -> torch tensors (ids int64, reals float32); tensors pass through."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.to(device) if device is not None else value
+            continue
+        value = np.asarray(value)
+        if value.dtype.kind in "iu":
+            value = value.astype(np.int64, copy=False)
+        elif value.dtype.kind == "f":
+            value = value.astype(np.float32, copy=False)
+        out[key] = torch.from_numpy(np.ascontiguousarray(value)).to(device)
+    return out
+
+
+def sequence_mask(hist_len: torch.Tensor, T: int) -> torch.Tensor:
+    """mask[b, t] = t < hist_len[b]: True at real behaviours of a right-padded history."""
+    return torch.arange(T, device=hist_len.device)[None, :] < hist_len[:, None]
+
+
+class RecModel(nn.Module):
+    """Base of every recbook model: one place that checks and converts a batch."""
+
+    keys: tuple[str, ...] = ()  # the batch keys a subclass reads
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def prepare(self, batch) -> dict[str, torch.Tensor]:
+        """Validate a numpy batch against ``self.meta`` (clear errors) and move it to tensors."""
+        if not any(isinstance(v, torch.Tensor) for v in batch.values()):
+            validate(batch, self.meta, self.keys)
+        return as_tensors(batch, self.device)
+
+
+class CTRModel(RecModel):
+    """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
+
+    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len", "label")
+
+    def extra_loss(self, batch, outputs) -> torch.Tensor | None:
+        """An auxiliary or regularisation term added to the loss (DIEN, DIN override it)."""
+        return None
+
+    def loss(self, batch):
+        b = self.prepare(batch)
+        logits, outputs = self(b, return_attention=True)
+        bce = F.binary_cross_entropy_with_logits(logits, b["label"])
+        extra = self.extra_loss(b, outputs)
+        total = bce if extra is None else bce + extra
+        logs = {"loss": total.item(), "bce": bce.item()}
+        if extra is not None:
+            logs["extra"] = extra.item()
+        return total, logs
+
+
+class Embedding(nn.Module):
+    """A table of n + 1 rows; id 0 is padding and always looks up an exact zero vector."""
+
+    def __init__(self, n: int, d: int):
+        super().__init__()
+        self.n, self.d = n, d
+        self.table = nn.Embedding(n + 1, d, padding_idx=0)
+        nn.init.uniform_(self.table.weight, -0.05, 0.05)  # the Keras default, so both start alike
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.table(ids)
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over real positions only; a row with no real position gives zeros, not NaN."""
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=dim) * mask
+
+
+class PReLU(nn.Module):
+    """f(s) = s if s > 0 else α s, one learned α per channel (DIN eq. 8)."""
+
+    def __init__(self, dim: int, init: float = 0.25):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.full((dim,), init))
+
+    def forward(self, s):
+        return torch.where(s > 0, s, self.alpha * s)
+
+
+class Dice(nn.Module):
+    """Data Adaptive Activation Function (DIN eq. 9).
+
+    f(s) = p(s) s + (1 − p(s)) α s,  p(s) = σ((s − E[s]) / sqrt(Var[s] + ε)).
+    E[s] and Var[s] are the mini-batch's in training and moving averages in evaluation, as in
+    batch normalisation (the official code uses a batch-norm layer without scale and shift).
+    Statistics are per channel, over every axis but the last.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.99):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.alpha = nn.Parameter(torch.zeros(dim))  # the official code starts α at 0
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def forward(self, s):
+        if self.training:
+            flat = s.reshape(-1, s.shape[-1])
+            mean, var = flat.mean(0), flat.var(0, unbiased=False)
+            with torch.no_grad():  # moving averages, Keras convention: m * old + (1 − m) * new
+                self.running_mean.mul_(self.momentum).add_((1 - self.momentum) * mean)
+                self.running_var.mul_(self.momentum).add_((1 - self.momentum) * var)
+        else:
+            mean, var = self.running_mean, self.running_var
+        p = torch.sigmoid((s - mean) / torch.sqrt(var + self.eps))
+        return p * s + (1 - p) * self.alpha * s
+
+
+def make_activation(name: str, dim: int) -> nn.Module:
+    """The activations the papers' MLPs use, by name."""
+    if name == "prelu":
+        return PReLU(dim)
+    if name == "dice":
+        return Dice(dim)
+    simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+              "leaky_relu": lambda: nn.LeakyReLU(0.2)}  # Keras' default slope, kept equal in TF
+    if name not in simple:
+        raise ValueError(f"unknown activation {name!r}; choose one of "
+                         f"{sorted(simple) + ['dice', 'prelu']}")
+    return simple[name]()
+
+
+class MLP(nn.Module):
+    """Linear + activation (+ dropout) per hidden layer, then a Linear to ``out_dim`` if given."""
+
+    def __init__(self, in_dim: int, hidden=(200, 80), activation: str = "prelu",
+                 dropout: float = 0.0, out_dim: int | None = None):
+        super().__init__()
+        layers, d = [], in_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), make_activation(activation, h)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            d = h
+        if out_dim is not None:
+            layers.append(nn.Linear(d, out_dim))
+        self.net = nn.Sequential(*layers)
+        self.out_dim = out_dim if out_dim is not None else d
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ActivationUnit(nn.Module):
+    """DIN's local activation unit (Fig. 2, eq. 3): a(e_j, v_A) for every behaviour j.
+
+    The MLP reads [v_A, e_j, v_A − e_j, v_A ⊙ e_j]: the paper draws the outer product of the two,
+    the official code feeds the difference and the element-wise product; we follow the code.
+    """
+
+    def __init__(self, d: int, hidden=(80, 40), activation: str = "sigmoid"):
+        super().__init__()
+        self.mlp = MLP(4 * d, hidden, activation, out_dim=1)
+
+    def forward(self, query, keys, mask):
+        q = query[:, None, :].expand_as(keys)  # [B, T, d]
+        a = self.mlp(torch.cat([q, keys, q - keys, q * keys], dim=-1)).squeeze(-1)
+        return a * mask  # exactly 0 at padded positions
+
+
+def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, logq: bool = True,
+                         generator=None, negatives=None):
+    """Softmax over the target and ``n_neg`` negatives shared by the whole batch.
+
+    user [B, d], item_weights [N + 1, d] (row 0 padding), target [B]. Negatives are drawn with
+    replacement from ``probs`` over ids 0..N (uniform over 1..N by default), or given. With
+    ``logq`` every logit is corrected by − log(n_neg · q(i)) so the sampled softmax estimates the
+    full one (Bengio & Senécal; Yi et al. 2019). A negative equal to the row's target is masked.
+    """
+    n_items = item_weights.shape[0] - 1
+    if probs is None:
+        probs = torch.ones(n_items + 1, device=user.device)
+        probs[0] = 0
+    probs = torch.as_tensor(probs, dtype=torch.float32, device=user.device)
+    probs = probs / probs.sum()
+    if negatives is None:
+        negatives = torch.multinomial(probs, n_neg, replacement=True, generator=generator)
+    negatives = torch.as_tensor(negatives, device=user.device)
+    pos = (user * item_weights[target]).sum(-1, keepdim=True)  # [B, 1]
+    neg = user @ item_weights[negatives].T  # [B, n_neg]
+    if logq:
+        pos = pos - torch.log(len(negatives) * probs[target])[:, None]
+        neg = neg - torch.log(len(negatives) * probs[negatives])[None, :]
+    neg = neg.masked_fill(negatives[None, :] == target[:, None], torch.finfo(neg.dtype).min)
+    logits = torch.cat([pos, neg], dim=1)
+    return F.cross_entropy(logits, torch.zeros_like(target))

@@ -1,0 +1,112 @@
+"""Training core for PyTorch models: seeds, device, the gradient step, predict, checkpoints.
+
+The loop itself (progress bar, history, early stopping) is shared with TensorFlow in
+recbook/training.py.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import random
+
+import numpy as np
+import torch
+
+from recbook.data.batches import iterate
+from recbook.training import EarlyStopping, History, run_epochs
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one (Colab), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_optimizer(optimizer, params, lr: float, weight_decay: float = 0.0):
+    if callable(optimizer):
+        return optimizer(params)
+    choices = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
+    if optimizer not in choices:
+        raise ValueError(f"optimizer must be one of {sorted(choices)} or a callable "
+                         f"params -> torch.optim.Optimizer, got {optimizer!r}")
+    return choices[optimizer](params, lr=lr, weight_decay=weight_decay)
+
+
+def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer="adam",
+        lr: float = 1e-3, monitor: str | None = None, mode: str = "max",
+        patience: int | None = None, seed: int = 0, lr_decay: float | None = None,
+        checkpoint: str | None = None, desc: str | None = None, device=None,
+        clip_norm: float | None = None) -> History:
+    """Train ``model`` by ``model.loss(batch)``; evaluate after each epoch; keep the best weights.
+
+    train: dict of numpy arrays (reshuffled each epoch) or a callable ``epoch -> batches``.
+    evaluate: ``model -> dict`` of validation metrics (logged as ``valid_<name>``).
+    monitor: the metric that early stopping and best-weight restoring watch (e.g. "auc").
+    lr_decay: multiply the learning rate by this after every epoch (DIEN halves it).
+    checkpoint: a path where the best weights are also saved (reload with ``load``).
+    """
+    seed_everything(seed)
+    model.to(device or default_device())
+    opt = make_optimizer(optimizer, model.parameters(), lr)
+    best = {}
+
+    def step(batch):
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        loss, logs = model.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} (logs: {logs})")
+        loss.backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        opt.step()
+        return logs
+
+    def evaluate_eval_mode():
+        model.eval()
+        with torch.no_grad():
+            return evaluate(model)
+
+    def on_best():
+        best["state"] = copy.deepcopy(model.state_dict())
+        if checkpoint:
+            save(model, checkpoint)
+
+    def on_epoch_end(epoch):
+        if lr_decay is not None:
+            for group in opt.param_groups:
+                group["lr"] *= lr_decay
+
+    history = run_epochs(step, train, evaluate_eval_mode if evaluate else None, epochs,
+                         batch_size, seed, EarlyStopping(monitor, mode, patience), desc,
+                         on_best, on_epoch_end)
+    if "state" in best:
+        model.load_state_dict(best["state"])
+    model.eval()
+    return history
+
+
+def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
+    """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array."""
+    model.eval()
+    with torch.no_grad():
+        outs = [model(batch).float().cpu().numpy() for batch in iterate(arrays, batch_size)]
+    return np.concatenate(outs)
+
+
+def save(model, path: str) -> None:
+    """Write the weights atomically: a crash mid-write never leaves a truncated checkpoint."""
+    tmp = f"{path}.tmp"
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def load(model, path: str):
+    """Load weights saved by ``save``; ``weights_only`` refuses pickled code in the file."""
+    model.load_state_dict(torch.load(path, map_location=model.device, weights_only=True))
+    return model

@@ -1,0 +1,151 @@
+"""The framework-free half of training: batches per epoch, progress display, history, early stop.
+
+recbook/torch/train.py and recbook/tf/train.py hold only what differs between frameworks (the
+gradient step, saving weights); everything a reader sees — the progress bar, the per-epoch log
+line, the history behind the learning curves — is written once here.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from recbook.data.batches import iterate
+
+
+def epoch_batches(train, epoch: int, batch_size: int, seed: int):
+    """The batches of one epoch: a dict of arrays is reshuffled each epoch, a callable asked."""
+    if callable(train):
+        return train(epoch), None
+    n = len(next(iter(train.values())))
+    return iterate(train, batch_size, shuffle=True, seed=seed + epoch), -(-n // batch_size)
+
+
+def progress_mode() -> str:
+    """'bar' in a live notebook, 'log' (one line per epoch) elsewhere.
+
+    The book build sets RECBOOK_PROGRESS=log: a tqdm bar executed there would leave one line per
+    refresh in the static HTML. 'none' silences training entirely (tests).
+    """
+    mode = os.environ.get("RECBOOK_PROGRESS")
+    if mode:
+        if mode not in ("bar", "log", "none"):
+            raise ValueError(f"RECBOOK_PROGRESS must be 'bar', 'log' or 'none', got {mode!r}")
+        return mode
+    return "bar" if "ipykernel" in sys.modules else "log"
+
+
+class History:
+    """One row per epoch: epoch, train_* means, valid_* metrics, seconds."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.rows: list[dict] = []
+        self.best: dict | None = None
+
+    def as_dict(self) -> dict[str, list]:
+        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        return {k: [row.get(k, np.nan) for row in self.rows] for k in keys}
+
+    def __repr__(self):
+        return f"History({self.name!r}, epochs={len(self.rows)}, best={self.best})"
+
+
+class EpochProgress:
+    """A tqdm bar over one epoch's steps (live notebooks) or nothing (log mode)."""
+
+    def __init__(self, mode: str, epoch: int, epochs: int, total, desc: str | None):
+        self.bar = None
+        if mode == "bar":
+            from tqdm.auto import tqdm
+            label = f"{desc + ' ' if desc else ''}epoch {epoch}/{epochs}"
+            self.bar = tqdm(total=total, desc=label, leave=False)
+
+    def step(self, logs: dict):
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 20 == 0:
+                self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def epoch_line(row: dict, desc: str | None) -> str:
+    parts = [f"{desc}" if desc else "", f"epoch {row['epoch']}"]
+    parts += [f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")]
+    parts.append(f"{row['seconds']:.1f}s")
+    return " | ".join(p for p in parts if p)
+
+
+class EarlyStopping:
+    """Tracks the monitored metric; says when to keep the weights and when to stop."""
+
+    def __init__(self, monitor: str | None, mode: str = "max", patience: int | None = None):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.best_value, self.best_epoch, self.bad_epochs = None, None, 0
+
+    def update(self, row: dict) -> bool:
+        """True when this epoch is the best so far (its weights should be kept)."""
+        if self.monitor is None:
+            return False
+        if self.monitor not in row:
+            raise KeyError(f"monitor {self.monitor!r} is not among the epoch's figures "
+                           f"{sorted(row)}; evaluate() must return it without the 'valid_' prefix")
+        value = row[self.monitor]
+        better = (self.best_value is None or
+                  (value > self.best_value if self.mode == "max" else value < self.best_value))
+        if better:
+            self.best_value, self.best_epoch, self.bad_epochs = value, row["epoch"], 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs > self.patience
+
+
+def run_epochs(step, train, evaluate, epochs, batch_size, seed, stopper, desc,
+               on_best, on_epoch_end=None, name=None) -> History:
+    """The loop both frameworks share. ``step(batch) -> logs`` is one gradient step;
+    ``on_best()`` snapshots the weights; ``on_epoch_end(epoch)`` decays the learning rate."""
+    mode, history = progress_mode(), History(name or desc)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        batches, total = epoch_batches(train, epoch, batch_size, seed)
+        bar, sums, n = EpochProgress(mode, epoch, epochs, total, desc), {}, 0
+        for batch in batches:
+            logs = step(batch)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            n += 1
+            bar.step(logs)
+        bar.close()
+        if n == 0:
+            raise ValueError("the training data gave no batch in this epoch")
+        row = {"epoch": epoch, **{f"train_{k}": v / n for k, v in sums.items()}}
+        if evaluate is not None:
+            row.update({f"valid_{k}": float(v) for k, v in evaluate().items()})
+        row["seconds"] = time.perf_counter() - start
+        history.rows.append(row)
+        monitor_row = {k.removeprefix("valid_"): v for k, v in row.items()
+                       if k.startswith("valid_")} | {"epoch": epoch}
+        if stopper.update(monitor_row):
+            history.best = dict(row)
+            on_best()
+        if mode != "none":
+            print(epoch_line(row, desc), flush=True)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        if stopper.should_stop:
+            if mode != "none":
+                print(f"early stop: no better {stopper.monitor} for {stopper.bad_epochs} epochs; "
+                      f"best was epoch {stopper.best_epoch}", flush=True)
+            break
+    return history
