@@ -156,7 +156,7 @@ def test_tf_fit_learns_restores_best_and_saves(tmp_path):
     meta = make_meta()
     data, model = learnable_data(meta), KSumPool(meta)
     model(data)
-    before = model.loss(data)[1]["loss"]
+    before = float(model.loss(data)[1]["loss"])
     path = str(tmp_path / "m.weights.h5")
     hist = kt.fit(model, data, lambda m: {"loss": float(m.loss(data, training=False)[0])},
                   epochs=3, batch_size=64, lr=0.05, monitor="loss", mode="min", checkpoint=path)
