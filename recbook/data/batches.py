@@ -1,0 +1,179 @@
+"""A batch is a dict of numpy arrays (see CONTRIBUTING.md): padding, iteration and validation.
+
+Everything here is framework-free; the torch and tf packages convert a validated batch once, at
+the top of a model's ``forward``/``call``.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .meta import Meta
+
+# Which vocabulary each id key indexes ("profile" keys are looked up in meta.profile).
+ITEM_KEYS = ("target_item", "hist_items", "neg_hist_items", "input_item")
+CAT_KEYS = ("target_cat", "hist_cats", "neg_hist_cats")
+HIST_KEYS = ("hist_items", "hist_cats", "neg_hist_items", "neg_hist_cats")  # 0 exactly at padding
+FLOAT_KEYS = ("label", "hist_gaps")
+BOOL_KEYS = ("relevant", "reset")
+TARGET_KEYS = ("target_item", "target_cat", "input_item")  # a target is never padding
+
+
+def pad_histories(histories: Iterable[Sequence[int]], max_len: int,
+                  dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad variable-length histories to ``[N, max_len]``, keeping the most recent.
+
+    Each history is ordered oldest first; one longer than ``max_len`` keeps its last ``max_len``
+    entries (the most recent ones), so ``out[b, :lengths[b]]`` is real, most recent last.
+    Returns ``(out, lengths)`` with ``lengths`` int64 [N].
+    """
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    rows = [np.asarray(h)[-max_len:] if max_len else np.asarray(h)[:0] for h in histories]
+    out = np.zeros((len(rows), max_len), dtype=dtype)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    for b, r in enumerate(rows):
+        out[b, :len(r)] = r
+    return out, lengths
+
+
+def history_index(starts: np.ndarray, ends: np.ndarray, max_len: int):
+    """Indices of the last ``max_len`` rows in ``[starts[b], ends[b])``, right-padded.
+
+    For an event table sorted by user then time, ``starts``/``ends`` delimit the events before
+    each target; returns ``(idx [B, max_len] int64, lengths [B] int64, mask [B, max_len])`` with
+    ``idx`` 0 at padding (mask it before use: row 0 is a real event).
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    lengths = np.minimum(ends - starts, max_len)
+    if (lengths < 0).any():
+        raise ValueError("history_index: an end lies before its start")
+    j = np.arange(max_len)[None, :]
+    mask = j < lengths[:, None]
+    idx = np.where(mask, (ends - lengths)[:, None] + j, 0)
+    return idx, lengths, mask
+
+
+def iterate(arrays: dict, batch_size: int, shuffle: bool = False, seed=None,
+            drop_last: bool = False) -> Iterator[dict]:
+    """Yield dict slices of ``arrays`` (all sharing their first dimension) of ``batch_size`` rows.
+
+    ``shuffle`` permutes the rows once per call with ``np.random.default_rng(seed)``; the last,
+    smaller batch is kept unless ``drop_last``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    sizes = {k: len(v) for k, v in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"iterate: arrays disagree on their first dimension: {sizes}")
+    n = next(iter(sizes.values()), 0)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for i in range(0, stop, batch_size):
+        rows = order[i:i + batch_size]
+        yield {k: v[rows] for k, v in arrays.items()}
+
+
+def _id_range(key: str, meta: Meta) -> int | None:
+    if key == "user":
+        return meta.n_users
+    if key in ITEM_KEYS:
+        return meta.n_items
+    if key in CAT_KEYS:
+        return meta.n_cats
+    return meta.profile.get(key)
+
+
+def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
+             max_len: int | None = None) -> None:
+    """Check a batch against the data contract; raise on the first problem, return nothing.
+
+    ``keys``: the keys the caller needs (each must be present; default: every key in the batch).
+    Keys the contract does not know are ignored. ``max_len`` defaults to ``meta.max_len``.
+    Raises ``KeyError`` for a missing key and ``ValueError`` naming the key, what was expected
+    and what was found for a wrong dtype, shape or value.
+    """
+    keys = list(batch) if keys is None else list(keys)
+    max_len = meta.max_len if max_len is None else max_len
+    for k in keys:
+        if k not in batch:
+            raise KeyError(f"batch is missing key {k!r} (has {sorted(batch)})")
+    arrs = {k: np.asarray(batch[k]) for k in keys}
+
+    # dtype kind and rank
+    B = T = None
+    for k, a in arrs.items():
+        rng = _id_range(k, meta)
+        if rng is None and k not in FLOAT_KEYS + BOOL_KEYS + ("hist_len",):
+            continue  # not part of the contract (e.g. a truth list or session id)
+        if (rng is not None or k == "hist_len") and a.dtype.kind not in "iu":
+            raise ValueError(f"batch[{k!r}] must hold integer ids, got dtype {a.dtype}")
+        if k in FLOAT_KEYS and a.dtype.kind != "f":
+            raise ValueError(f"batch[{k!r}] must be float (float32), got dtype {a.dtype}")
+        if k in BOOL_KEYS and a.dtype.kind != "b":
+            raise ValueError(f"batch[{k!r}] must be bool, got dtype {a.dtype}")
+        want = 2 if k in HIST_KEYS + ("hist_gaps", "relevant") else 1
+        if a.ndim != want:
+            shape = "[B, T]" if want == 2 else "[B]"
+            raise ValueError(f"batch[{k!r}] must have shape {shape}, got {a.shape}")
+        if B is None:
+            B, b_key = a.shape[0], k
+        elif a.shape[0] != B:
+            raise ValueError(f"batch[{k!r}] has batch size {a.shape[0]}, but "
+                             f"batch[{b_key!r}] has {B}")
+        if want == 2:
+            if T is None:
+                T, t_key = a.shape[1], k
+            elif a.shape[1] != T:
+                raise ValueError(f"batch[{k!r}] has history width {a.shape[1]}, but "
+                                 f"batch[{t_key!r}] has T={T}")
+
+    # value ranges
+    for k, a in arrs.items():
+        rng = _id_range(k, meta)
+        if rng is None or a.size == 0:
+            continue
+        lo = 1 if k in TARGET_KEYS else 0
+        bad = (a < lo) | (a > rng)
+        if bad.any():
+            raise ValueError(f"batch[{k!r}] holds id {a[bad].flat[0].item()}, allowed range "
+                             f"{lo}..{rng}" + (" (0 is padding)" if lo == 0 else
+                                               " (a target is never padding)"))
+    if "label" in arrs:
+        a = arrs["label"]
+        if not np.isin(a, (0.0, 1.0)).all():
+            raise ValueError(f"batch['label'] must be 0 or 1, found {a[~np.isin(a, (0, 1))][0].item()}")
+
+    if "hist_len" in arrs:
+        L = arrs["hist_len"]
+        width = T if T is not None else max_len
+        if L.size and (L.min() < 0 or L.max() > width):
+            bad = L[(L < 0) | (L > width)][0]
+            raise ValueError(f"batch['hist_len'] holds {int(bad)}, allowed range 0..T={width}")
+        if L.size and L.max() > max_len:
+            raise ValueError(f"batch['hist_len'] holds {int(L.max())}: a history longer than "
+                             f"max_len={max_len}")
+        if T is not None:
+            mask = np.arange(T)[None, :] < L[:, None]
+            for k in HIST_KEYS:
+                if k not in arrs:
+                    continue
+                a = arrs[k]
+                if (a[mask] == 0).any():
+                    b = tuple(int(i) for i in np.argwhere(mask & (a == 0))[0])
+                    raise ValueError(f"batch[{k!r}] is 0 (padding) at real position {b} "
+                                     f"(hist_len={L[b[0]]}); real behaviours need ids >= 1")
+                if (a[~mask] != 0).any():
+                    b = tuple(int(i) for i in np.argwhere(~mask & (a != 0))[0])
+                    raise ValueError(f"batch[{k!r}] is {a[b]} at padded position "
+                                     f"{b} (hist_len={L[b[0]]}); histories are "
+                                     f"right-padded with 0")
+            if "hist_gaps" in arrs:
+                g = arrs["hist_gaps"]
+                if not np.isfinite(g).all() or (g[mask] < 0).any() or (g[~mask] != 0).any():
+                    raise ValueError("batch['hist_gaps'] must be finite seconds >= 0 at real "
+                                     "positions and 0 at padding")
+            if "relevant" in arrs and (arrs["relevant"] & ~mask).any():
+                raise ValueError("batch['relevant'] is True at a padded position")

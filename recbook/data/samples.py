@@ -1,0 +1,406 @@
+"""From an event log (+ users table + Meta) to model inputs; splits; GRU4Rec sessions.
+
+Generic over datasets: a dataset gives ``events`` (DataFrame: user, item, time; sorted or not),
+``users`` (DataFrame: user + one column per profile feature named in ``meta.profile``) and
+``meta``. The built-in synthetic data adds CTR impressions and ground truth; a real dataset has
+no impressions, so each positive next item gets one sampled negative target (as the official
+DIN and DIEN code do).
+
+Every output is a dict of numpy arrays keyed as in CONTRIBUTING.md, histories of width
+``max_len`` (right-padded, most recent last).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .batches import history_index
+from .meta import Meta
+
+DATASETS = ("synthetic",)
+
+
+# ----------------------------------------------------------------------------- helpers
+def sort_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by user then time (stable, so equal times keep their log order)."""
+    for col in ("user", "item", "time"):
+        if col not in events:
+            raise KeyError(f"events need a {col!r} column (have {list(events.columns)})")
+    return events.sort_values(["user", "time"], kind="stable").reset_index(drop=True)
+
+
+def _profile(users: pd.DataFrame | None, meta: Meta, user: np.ndarray) -> dict:
+    """Profile feature arrays for ``user`` ids (0 where a user or feature is unknown)."""
+    out = {}
+    for name in meta.profile:
+        table = np.zeros(meta.n_users + 1, dtype=np.int64)
+        if users is not None:
+            if name not in users:
+                raise KeyError(f"users table lacks profile feature {name!r} named in meta.profile")
+            table[users.user.to_numpy()] = users[name].to_numpy()
+        out[name] = table[user]
+    return out
+
+
+class NegativeSampler:
+    """Draws items a user never clicked, by popularity (event count), as DIEN's official code.
+
+    Never returns padding (0) nor any item in the user's event log.
+    """
+
+    def __init__(self, events: pd.DataFrame, n_items: int, seed=0):
+        self.n_items = n_items
+        self.rng = np.random.default_rng(seed)
+        counts = np.bincount(events.item.to_numpy(), minlength=n_items + 1).astype(float)
+        counts[0] = 0.0
+        counts[counts == 0] = 0.5  # unseen items stay possible
+        counts[0] = 0.0
+        self.cdf = np.cumsum(counts)
+        self.clicked = np.unique(events.user.to_numpy().astype(np.int64) * (n_items + 1)
+                                 + events.item.to_numpy())
+
+    def _seen(self, user, item):
+        key = user * (self.n_items + 1) + item
+        pos = np.minimum(np.searchsorted(self.clicked, key), len(self.clicked) - 1)
+        return self.clicked[pos] == key
+
+    def sample(self, user: np.ndarray) -> np.ndarray:
+        """One never-clicked item per entry of ``user`` (any shape)."""
+        user = np.asarray(user, dtype=np.int64)
+        out = np.zeros(user.shape, dtype=np.int64)
+        todo = np.ones(user.shape, dtype=bool)
+        for _ in range(50):
+            n = todo.sum()
+            if n == 0:
+                return out
+            draw = np.searchsorted(self.cdf, self.rng.random(n) * self.cdf[-1], side="right")
+            draw = np.minimum(np.maximum(draw, 1), self.n_items)
+            good = ~self._seen(user[todo], draw)
+            idx = np.flatnonzero(todo.ravel())[good]
+            out.flat[idx] = draw[good]
+            todo.flat[idx] = False
+        for i in np.flatnonzero(todo.ravel()):  # a user who clicked nearly everything
+            free = np.setdiff1d(np.arange(1, self.n_items + 1),
+                                self.clicked[self.clicked // (self.n_items + 1)
+                                             == user.flat[i]] % (self.n_items + 1))
+            if len(free) == 0:
+                raise ValueError(f"user {user.flat[i]} clicked every item: no negative exists")
+            out.flat[i] = self.rng.choice(free)
+        return out
+
+
+def _histories(ev: pd.DataFrame, meta: Meta, ends: np.ndarray, user: np.ndarray,
+               t: np.ndarray | None, max_len: int) -> dict:
+    """History arrays for the events of ``user`` in ``ev`` before row ``ends`` (exclusive)."""
+    starts = np.searchsorted(ev.user.to_numpy(), user, side="left")
+    idx, hlen, mask = history_index(starts, ends, max_len)
+    items = np.where(mask, ev.item.to_numpy()[idx], 0)
+    out = {"hist_items": items, "hist_cats": np.where(mask, meta.item_cat[items], 0),
+           "hist_len": hlen}
+    if t is not None:
+        gaps = (t[:, None] - ev.time.to_numpy()[idx]).astype(np.float32)
+        out["hist_gaps"] = np.where(mask, gaps, np.float32(0))
+    return out
+
+
+# ----------------------------------------------------------------------------- CTR
+def impressions_from_events(events: pd.DataFrame, meta: Meta, seed=0,
+                            min_hist: int = 1) -> pd.DataFrame:
+    """For a dataset without impressions: each event with ``min_hist`` earlier events is a
+    positive (label 1) and gets one never-clicked item at the same time as negative (label 0).
+    Returns a DataFrame (user, time, item, label) sorted by user then time.
+    """
+    ev = sort_events(events)
+    rank = ev.groupby("user").cumcount().to_numpy()
+    pos = ev[rank >= min_hist]
+    neg_items = NegativeSampler(ev, meta.n_items, seed).sample(pos.user.to_numpy())
+    table = pd.concat([pos[["user", "time", "item"]].assign(label=1),
+                       pos[["user", "time"]].assign(item=neg_items, label=0)])
+    return table.sort_values(["user", "time"], kind="stable").reset_index(drop=True)
+
+
+def ctr_samples(events: pd.DataFrame, impressions: pd.DataFrame, meta: Meta,
+                users: pd.DataFrame | None = None, max_len: int | None = None, seed=0,
+                relevance: Callable | None = None, neg_sampler: NegativeSampler | None = None
+                ) -> dict[str, np.ndarray]:
+    """CTR batch arrays, one row per impression (user, time, item, label).
+
+    The history of an impression at time t is the user's last ``max_len`` events with time < t
+    (never the present or the future). ``neg_hist_items`` holds, per real history step, an item
+    the user never clicked (popularity-sampled, seeded). ``relevance(hist_cats, hist_gaps,
+    hist_len, target_cat) -> bool [B, T]`` adds the ground-truth ``relevant`` key.
+    """
+    max_len = meta.max_len if max_len is None else max_len
+    ev = sort_events(events)
+    for col in ("user", "time", "item", "label"):
+        if col not in impressions:
+            raise KeyError(f"impressions need a {col!r} column (have {list(impressions.columns)})")
+    user = impressions.user.to_numpy().astype(np.int64)
+    t = impressions.time.to_numpy().astype(np.int64)
+    # first event of the user at or after t: a composite (user, time) key keeps it one search
+    t0 = min(ev.time.min(), t.min()) if len(ev) and len(t) else 0
+    span = int(max(ev.time.max(), t.max()) - t0 + 2) if len(ev) and len(t) else 1
+    ekey = ev.user.to_numpy().astype(np.int64) * span + (ev.time.to_numpy() - t0)
+    ends = np.searchsorted(ekey, user * span + (t - t0), side="left")
+    out = {"user": user, **_profile(users, meta, user)}
+    target = impressions.item.to_numpy().astype(np.int64)
+    out["target_item"], out["target_cat"] = target, meta.item_cat[target]
+    out.update(_histories(ev, meta, ends, user, t, max_len))
+    mask = np.arange(max_len)[None, :] < out["hist_len"][:, None]
+    sampler = neg_sampler or NegativeSampler(ev, meta.n_items, seed)
+    neg = np.where(mask, sampler.sample(np.broadcast_to(user[:, None], mask.shape)), 0)
+    out["neg_hist_items"], out["neg_hist_cats"] = neg, np.where(mask, meta.item_cat[neg], 0)
+    out["label"] = impressions.label.to_numpy().astype(np.float32)
+    if relevance is not None:
+        out["relevant"] = np.asarray(relevance(out["hist_cats"], out["hist_gaps"],
+                                               out["hist_len"], out["target_cat"]), dtype=bool)
+    return out
+
+
+# ----------------------------------------------------------------------------- splits
+def split_last(table: pd.DataFrame, n_valid: int = 1, n_test: int = 1, by: str = "time"):
+    """Leave-last-out by time per user: the user's last ``n_test`` distinct ``by`` values go to
+    test, the ``n_valid`` before them to valid, the rest to train (all rows sharing a time, e.g.
+    a page of candidates or a positive and its negative, stay together).
+    Returns ``(train, valid, test)`` DataFrames.
+    """
+    distinct = table[["user", by]].drop_duplicates()
+    rank = distinct.groupby("user")[by].rank(method="first", ascending=False).astype(int) - 1
+    part = np.where(rank < n_test, 2, np.where(rank < n_test + n_valid, 1, 0))
+    lookup = pd.Series(part, index=pd.MultiIndex.from_frame(distinct))
+    which = lookup.reindex(pd.MultiIndex.from_frame(table[["user", by]])).to_numpy()
+    return tuple(table[which == k].reset_index(drop=True) for k in range(3))
+
+
+def split_users(users: np.ndarray, fractions=(0.8, 0.1, 0.1), seed=0):
+    """Users shuffled by ``seed`` and cut into train / valid / test (ComiRec: 8:1:1)."""
+    users = np.random.default_rng(seed).permutation(np.unique(users))
+    cut = np.cumsum(np.round(np.asarray(fractions) / sum(fractions) * len(users)).astype(int))
+    return users[:cut[0]], users[cut[0]:cut[1]], users[cut[1]:]
+
+
+# ----------------------------------------------------------------------------- next item
+def next_item_samples(events: pd.DataFrame, meta: Meta, users: pd.DataFrame | None = None,
+                      max_len: int | None = None, positions: np.ndarray | None = None,
+                      min_hist: int = 1) -> dict[str, np.ndarray]:
+    """History -> next item, for retrieval models.
+
+    One row per event at ``positions`` (row numbers of the user/time-sorted ``events``; default
+    every event with at least ``min_hist`` earlier events): ``target_item``/``target_cat`` is
+    that event, the history is the user's last ``max_len`` events before it.
+    """
+    max_len = meta.max_len if max_len is None else max_len
+    ev = sort_events(events)
+    if positions is None:
+        positions = np.flatnonzero(ev.groupby("user").cumcount().to_numpy() >= min_hist)
+    positions = np.asarray(positions, dtype=np.int64)
+    user = ev.user.to_numpy()[positions].astype(np.int64)
+    target = ev.item.to_numpy()[positions].astype(np.int64)
+    out = {"user": user, **_profile(users, meta, user), "target_item": target,
+           "target_cat": meta.item_cat[target]}
+    out.update(_histories(ev, meta, positions, user, ev.time.to_numpy()[positions], max_len))
+    return out
+
+
+def prefix_samples(events: pd.DataFrame, meta: Meta, eval_users: np.ndarray,
+                   users: pd.DataFrame | None = None, max_len: int | None = None,
+                   prefix: float = 0.8) -> dict[str, np.ndarray]:
+    """ComiRec's evaluation: each eval user's first ``int(n * prefix)`` events (the last
+    ``max_len`` of them) are the history; all later events are the ground truth:
+    ``truth_items`` int64 [B, M] right-padded with 0 and ``truth_len`` [B]. ``target_item`` is
+    the first truth item. Users with fewer than 2 events are left out.
+    """
+    max_len = meta.max_len if max_len is None else max_len
+    ev = sort_events(events)
+    ev = ev[ev.user.isin(eval_users)].reset_index(drop=True)
+    n = ev.groupby("user").size()
+    n = n[n >= 2]
+    ev = ev[ev.user.isin(n.index)].reset_index(drop=True)
+    starts = np.searchsorted(ev.user.to_numpy(), n.index.to_numpy())
+    k = np.maximum((n.to_numpy() * prefix).astype(np.int64), 1)
+    k = np.minimum(k, n.to_numpy() - 1)  # at least one truth item
+    first_truth = starts + k
+    out = next_item_samples(ev, meta, users, max_len, positions=first_truth)
+    M = int((n.to_numpy() - k).max()) if len(n) else 0
+    j = np.arange(M)[None, :]
+    tlen = n.to_numpy() - k
+    tmask = j < tlen[:, None]
+    out["truth_items"] = np.where(tmask, ev.item.to_numpy()[np.where(tmask, first_truth[:, None]
+                                                                     + j, 0)], 0)
+    out["truth_len"] = tlen.astype(np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------- sessions
+def sessions(events: pd.DataFrame, gap: float = 1800.0, min_len: int = 2) -> pd.DataFrame:
+    """Sessions for GRU4Rec: DataFrame (session, item, time) sorted by session then time.
+
+    Uses the ``session`` column when present, else starts a new session when the user changes
+    or more than ``gap`` seconds pass. Sessions shorter than ``min_len`` are dropped (they hold
+    no next-item step); ids are renumbered 1..S by session start time.
+    """
+    ev = sort_events(events)
+    if "session" in ev:
+        sid = ev.session.to_numpy()
+    else:
+        u, t = ev.user.to_numpy(), ev.time.to_numpy()
+        new = np.ones(len(ev), dtype=bool)
+        new[1:] = (u[1:] != u[:-1]) | (t[1:] - t[:-1] > gap)
+        sid = np.cumsum(new)
+    df = pd.DataFrame({"session": sid, "item": ev.item.to_numpy(), "time": ev.time.to_numpy()})
+    return _renumber(df, min_len)
+
+
+def _renumber(df: pd.DataFrame, min_len: int) -> pd.DataFrame:
+    size = df.groupby("session").item.transform("size")
+    df = df[size >= min_len]
+    start = df.groupby("session").time.transform("min")
+    df = df.assign(_start=start).sort_values(["_start", "session", "time"], kind="stable")
+    new = np.ones(len(df), dtype=bool)
+    new[1:] = df.session.to_numpy()[1:] != df.session.to_numpy()[:-1]
+    return pd.DataFrame({"session": np.cumsum(new), "item": df.item.to_numpy(),
+                         "time": df.time.to_numpy()})
+
+
+def split_sessions(sess: pd.DataFrame, valid: float = 0.1, test: float = 0.1,
+                   min_len: int = 2):
+    """Split sessions by time (as GRU4Rec's official preprocessing): sessions ending in the last
+    ``test`` fraction of end times go to test, the ``valid`` fraction before to valid. Items never
+    seen in train are removed from valid/test, then sessions shorter than ``min_len`` dropped.
+    """
+    end = sess.groupby("session").time.max()
+    q_valid, q_test = np.quantile(end.to_numpy(), [1 - valid - test, 1 - test])
+    part = np.where(end >= q_test, 2, np.where(end >= q_valid, 1, 0))
+    which = pd.Series(part, index=end.index).reindex(sess.session).to_numpy()
+    train = _renumber(sess[which == 0], min_len)
+    known = set(train.item.unique())
+    rest = [_renumber(sess[(which == k) & sess.item.isin(known)], min_len) for k in (1, 2)]
+    return train, rest[0], rest[1]
+
+
+class SessionParallelBatches:
+    """GRU4Rec's session-parallel mini-batches (Hidasi et al. 2016, Sec. 3.1.1).
+
+    Each of the ``batch_size`` rows works through one session, one event per step: it yields
+    ``{"input_item": [B], "target_item": [B], "reset": bool [B], "session": [B]}`` where the target
+    is the next event of the same session and ``reset`` marks rows whose session just started
+    (zero their hidden state). When a row's session has no next event, the next unseen session
+    takes the row; iteration stops when one is needed and none is left (as the official code, so
+    the last sessions are cut short and up to ``batch_size - 1`` at the end are never started). ``shuffle`` permutes the session order at
+    each pass (epoch) with a generator seeded once by ``seed``: epochs differ, runs repeat.
+    """
+
+    def __init__(self, sess: pd.DataFrame, batch_size: int, shuffle: bool = False, seed=None):
+        sess = sess.sort_values(["session", "time"], kind="stable")
+        sid = sess.session.to_numpy()
+        self.items = sess.item.to_numpy().astype(np.int64)
+        self.session_ids = sid
+        new = np.ones(len(sid), dtype=bool)
+        new[1:] = sid[1:] != sid[:-1]
+        self.offsets = np.append(np.flatnonzero(new), len(sid))
+        n_sess = len(self.offsets) - 1
+        if (np.diff(self.offsets) < 2).any():
+            raise ValueError("every session needs >= 2 events; drop shorter ones with "
+                             "sessions(..., min_len=2)")
+        if not 1 <= batch_size <= n_sess:
+            raise ValueError(f"batch_size must be in 1..n_sessions={n_sess}, got {batch_size}")
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.rng = np.random.default_rng(seed)
+
+    def _order(self):
+        n = len(self.offsets) - 1
+        return self.rng.permutation(n) if self.shuffle else np.arange(n)
+
+    def __iter__(self) -> Iterator[dict]:
+        order = self._order()
+        B = self.batch_size
+        pos = self.offsets[order[:B]].copy()
+        end = self.offsets[order[:B] + 1].copy()
+        nxt = B  # index into order of the next unseen session
+        reset = np.ones(B, dtype=bool)
+        while True:
+            yield {"input_item": self.items[pos], "target_item": self.items[pos + 1],
+                   "reset": reset, "session": self.session_ids[pos]}
+            pos = pos + 1
+            reset = pos + 1 >= end  # no target left for this row: a new session takes it
+            for r in np.flatnonzero(reset):
+                if nxt >= len(order):
+                    return
+                pos[r], end[r] = self.offsets[order[nxt]], self.offsets[order[nxt] + 1]
+                nxt += 1
+
+
+# ----------------------------------------------------------------------------- loaders
+@dataclass
+class Dataset:
+    """What every chapter loads: ``train``/``valid``/``test`` (dicts of numpy arrays, or
+    DataFrames for sessions), ``meta``, and ``source`` (the SyntheticData with its ground truth
+    for the built-in dataset, else None)."""
+
+    name: str
+    train: object
+    valid: object
+    test: object
+    meta: Meta
+    source: object = None
+
+
+def _load(name: str, size: str, seed: int, **kwargs):
+    if name != "synthetic":
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    from .synthetic import generate
+    return generate(size=size, seed=seed, **kwargs)
+
+
+def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+             size: str = "default", **kwargs) -> Dataset:
+    """CTR data split leave-last-out by time per user: the last impression (page) of each user
+    is test, the one before valid. ``kwargs`` go to the generator (e.g. ``n_users=500``)."""
+    data = _load(name, size, seed, **kwargs)
+    max_len = data.meta.max_len if max_len is None else max_len
+    meta = replace(data.meta, max_len=max_len)
+    sampler = NegativeSampler(data.events, meta.n_items, seed)
+    parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
+                         relevance=data.relevance, neg_sampler=sampler)
+             for part in split_last(data.impressions)]
+    return Dataset(name, *parts, meta=meta, source=data)
+
+
+def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+                   split: str = "user", size: str = "default", **kwargs) -> Dataset:
+    """Next-item data for retrieval.
+
+    ``split="user"`` (ComiRec): users 8:1:1; train = every next-item step of train users;
+    valid/test = :func:`prefix_samples` of their users (with ``truth_items``/``truth_len``).
+    ``split="time"``: leave-last-out per user: each user's last event is test, the one before
+    valid, earlier steps train.
+    """
+    data = _load(name, size, seed, **kwargs)
+    max_len = data.meta.max_len if max_len is None else max_len
+    meta = replace(data.meta, max_len=max_len)
+    ev = sort_events(data.events)
+    if split == "user":
+        tr, va, te = split_users(ev.user.to_numpy(), seed=seed)
+        train = next_item_samples(ev[ev.user.isin(tr)], meta, data.users, max_len)
+        parts = [prefix_samples(ev, meta, u, data.users, max_len) for u in (va, te)]
+    elif split == "time":
+        rank = ev.groupby("user").cumcount(ascending=False).to_numpy()
+        first = ev.groupby("user").cumcount().to_numpy() >= 1
+        train = next_item_samples(ev, meta, data.users, max_len,
+                                  positions=np.flatnonzero(first & (rank >= 2)))
+        parts = [next_item_samples(ev, meta, data.users, max_len,
+                                   positions=np.flatnonzero(first & (rank == r))) for r in (1, 0)]
+    else:
+        raise ValueError(f"split must be 'user' or 'time', got {split!r}")
+    return Dataset(name, train, *parts, meta=meta, source=data)
+
+
+def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
+                  valid: float = 0.1, test: float = 0.1, **kwargs) -> Dataset:
+    """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing."""
+    data = _load(name, size, seed, **kwargs)
+    train, va, te = split_sessions(sessions(data.events), valid, test)
+    return Dataset(name, train, va, te, meta=data.meta, source=data)
