@@ -11,7 +11,7 @@ Every output is a dict of numpy arrays keyed as in CONTRIBUTING.md, histories of
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -20,7 +20,11 @@ import pandas as pd
 from .batches import history_index
 from .meta import Meta
 
-DATASETS = ("synthetic",)
+# name -> (module, variant): the real datasets, loaded lazily (see recbook/data/fetch.py)
+REAL_DATASETS = {"movielens-1m": ("movielens", None), "amazon-books": ("amazon", "Books"),
+                 "amazon-electronics": ("amazon", "Electronics"), "taobao": ("taobao", None),
+                 "yoochoose": ("yoochoose", None)}
+DATASETS = ("synthetic",) + tuple(REAL_DATASETS)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -348,7 +352,48 @@ class Dataset:
     source: object = None
 
 
-def _load(name: str, size: str, seed: int, **kwargs):
+@dataclass
+class RealData:
+    """A real dataset after its paper's official preprocessing, shaped like SyntheticData.
+
+    ``events`` (user, item, time [, session]), ``users`` (user + profile columns, or None),
+    ``meta``; ``vocab`` maps each id back to its raw value (``vocab["item"][id]``, row 0 is
+    padding). Where the official code fixes a split it is kept: ``ctr_split`` (impression
+    tables user, time, item, label), ``user_split`` (user id arrays), ``session_split``
+    (session DataFrames); None means the generic split of the loader.
+    """
+
+    name: str
+    events: pd.DataFrame
+    users: pd.DataFrame | None
+    meta: Meta
+    vocab: dict = field(default_factory=dict)
+    ctr_split: tuple | None = None
+    user_split: tuple | None = None
+    session_split: tuple | None = None
+    seed: int = 0
+    tasks: tuple = ("ctr", "next_item", "sessions")  # which load_* functions apply
+    relevance = None  # no ground truth in real data
+    _impressions: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def impressions(self) -> pd.DataFrame:
+        """Each event after the user's first, plus one never-clicked item at the same time."""
+        if self._impressions is None:
+            self._impressions = impressions_from_events(self.events, self.meta, self.seed)
+        return self._impressions
+
+
+def _load(name: str, size: str, seed: int, task: str, **kwargs):
+    if name in REAL_DATASETS:  # one size only: ``size`` applies to the synthetic data
+        import importlib
+        module, variant = REAL_DATASETS[name]
+        load = importlib.import_module(f"{__package__}.{module}").load
+        data = load(variant, seed=seed, **kwargs) if variant else load(seed=seed, **kwargs)
+        if task not in data.tasks:
+            raise ValueError(f"dataset {name!r} has no {task} form; use "
+                             + " / ".join(f"load_{t}" for t in data.tasks))
+        return data
     if name != "synthetic":
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
     from .synthetic import generate
@@ -358,14 +403,16 @@ def _load(name: str, size: str, seed: int, **kwargs):
 def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
              size: str = "default", **kwargs) -> Dataset:
     """CTR data split leave-last-out by time per user: the last impression (page) of each user
-    is test, the one before valid. ``kwargs`` go to the generator (e.g. ``n_users=500``)."""
-    data = _load(name, size, seed, **kwargs)
+    is test, the one before valid; a real dataset whose official code fixes the split keeps it
+    (Amazon: DIEN's split by user). ``kwargs`` go to the generator (e.g. ``n_users=500``) or
+    to the real dataset's ``load`` (e.g. ``path=...``)."""
+    data = _load(name, size, seed, "ctr", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
     sampler = NegativeSampler(data.events, meta.n_items, seed)
     parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
                          relevance=data.relevance, neg_sampler=sampler)
-             for part in split_last(data.impressions)]
+             for part in (getattr(data, "ctr_split", None) or split_last(data.impressions))]
     return Dataset(name, *parts, meta=meta, source=data)
 
 
@@ -373,17 +420,19 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
                    split: str = "user", size: str = "default", **kwargs) -> Dataset:
     """Next-item data for retrieval.
 
-    ``split="user"`` (ComiRec): users 8:1:1; train = every next-item step of train users;
+    ``split="user"`` (ComiRec): users 8:1:1 (Taobao: ComiRec's own cut); train = every
+    next-item step of train users;
     valid/test = :func:`prefix_samples` of their users (with ``truth_items``/``truth_len``).
     ``split="time"``: leave-last-out per user: each user's last event is test, the one before
     valid, earlier steps train.
     """
-    data = _load(name, size, seed, **kwargs)
+    data = _load(name, size, seed, "next_item", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
     ev = sort_events(data.events)
     if split == "user":
-        tr, va, te = split_users(ev.user.to_numpy(), seed=seed)
+        tr, va, te = (getattr(data, "user_split", None)
+                      or split_users(ev.user.to_numpy(), seed=seed))
         train = next_item_samples(ev[ev.user.isin(tr)], meta, data.users, max_len)
         parts = [prefix_samples(ev, meta, u, data.users, max_len) for u in (va, te)]
     elif split == "time":
@@ -400,7 +449,9 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
 
 def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
                   valid: float = 0.1, test: float = 0.1, **kwargs) -> Dataset:
-    """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing."""
-    data = _load(name, size, seed, **kwargs)
-    train, va, te = split_sessions(sessions(data.events), valid, test)
+    """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing
+    (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py)."""
+    data = _load(name, size, seed, "sessions", **kwargs)
+    train, va, te = (getattr(data, "session_split", None)
+                     or split_sessions(sessions(data.events), valid, test))
     return Dataset(name, train, va, te, meta=data.meta, source=data)
