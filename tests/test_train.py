@@ -168,3 +168,11 @@ def test_tf_fit_learns_restores_best_and_saves(tmp_path):
     np.testing.assert_allclose(kt.predict(other, data), kt.predict(model, data), atol=1e-6)
     with pytest.raises(ValueError, match=".weights.h5"):
         kt.save(model, str(tmp_path / "m.h5"))
+
+
+def test_tf_model_call_validates_a_numpy_batch():
+    meta = make_meta()
+    bad = make_ctr_batch(meta)
+    bad["target_item"][0] = meta.n_items + 3
+    with pytest.raises(ValueError, match="target_item"):
+        KSumPool(meta)(bad)

@@ -45,9 +45,17 @@ class RecModel(keras.Model):
         # the ``loss(batch)`` method every recbook model shares with its torch twin.
         self.__dict__.pop("loss", None)
 
-    def prepare(self, batch):
-        if not any(tf.is_tensor(v) for v in batch.values()):
+    def __call__(self, batch, *args, **kwargs):
+        # Keras turns numpy into tensors before call() sees them: check the numpy batch here.
+        self._validate(batch)
+        return super().__call__(batch, *args, **kwargs)
+
+    def _validate(self, batch):
+        if isinstance(batch, dict) and not any(tf.is_tensor(v) for v in batch.values()):
             validate(batch, self.meta, self.keys)
+
+    def prepare(self, batch):
+        self._validate(batch)
         return as_tensors(batch)
 
 

@@ -1,0 +1,120 @@
+"""GRU4Rec (PyTorch): state handling, gradients, the GRU variant, learning on built-in data."""
+import numpy as np
+import pytest
+import torch
+
+from recbook.torch import gru4rec as pt
+from tests.conftest import make_meta
+
+torch.set_num_threads(1)
+N = 30
+SUPP = np.r_[0, np.random.default_rng(0).integers(1, 20, N)]
+
+
+def steps(T=4, B=4, seed=0):
+    rng = np.random.default_rng(seed)
+    for t in range(T):
+        reset = np.ones(B, bool) if t == 0 else rng.random(B) < 0.4
+        yield {"input_item": rng.integers(1, N + 1, B), "target_item": rng.integers(1, N + 1, B),
+               "reset": reset}
+
+
+def test_finished_session_state_never_leaks():
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=0).eval()
+    fresh = pt.GRU4Rec(meta, layers=(6,), n_sample=0).eval()
+    fresh.load_state_dict(m.state_dict())
+    rng = np.random.default_rng(1)
+    for _ in range(3):  # row 1 builds up a state
+        m({"input_item": rng.integers(1, N + 1, 2), "reset": np.array([False, False])})
+    b = {"input_item": np.array([3, 7]), "reset": np.array([False, True])}  # row 1: new session
+    s = m(b).detach()
+    s_fresh = fresh({"input_item": np.array([3, 7]), "reset": np.array([True, True])}).detach()
+    torch.testing.assert_close(s[1], s_fresh[1])  # exactly as if nothing came before
+    assert not torch.allclose(s[0], s_fresh[0])  # the continuing row keeps its state
+
+
+def test_no_backprop_through_time_and_gradients_reach_every_weight():
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=5, item_support=SUPP, sample_store_size=50)
+    b0, b1 = list(steps(T=2))
+    m.loss(b0)
+    assert not m.H[0].requires_grad  # the stored state is detached
+    loss, logs = m.loss(b1)
+    loss.backward()
+    assert np.isfinite(logs["loss"])
+    for name, p in m.named_parameters():
+        assert p.grad is not None, name
+        g = p.grad.coalesce().values() if p.grad.is_sparse else p.grad
+        assert torch.isfinite(g).all() and g.abs().sum() > 0, name
+
+
+def test_bad_input_is_named():
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=0)
+    with pytest.raises(ValueError, match="input_item"):
+        m({"input_item": np.array([N + 1]), "reset": np.array([True])})
+    with pytest.raises(KeyError, match="reset"):
+        m({"input_item": np.array([1])})
+    m({"input_item": np.array([1, 2]), "reset": np.array([True, True])})
+    with pytest.raises(ValueError, match="reset all True"):
+        m({"input_item": np.array([1, 2, 3]), "reset": np.array([False, True, True])})
+    with pytest.raises(ValueError, match="loss"):
+        pt.GRU4Rec(meta, loss="mse")
+
+
+def test_gru_cell_paper_form_vs_builtin_cell():
+    """reset_after=True is torch.nn.GRUCell up to its gate convention (z' = 1 − z); the
+    paper's cell (reset before U) gives different outputs on the same weights."""
+    d_in, d = 4, 3
+    torch.manual_seed(0)
+    ours = pt.GRUCell(d_in, d, reset_after=True)
+    ref = torch.nn.GRUCell(d_in, d)
+    with torch.no_grad():
+        W, U = ours.W.T, torch.cat([ours.U_rz, ours.U_h], 1).T  # rows: r, z, n after reorder
+        Wc, Wr, Wz = W[:d], W[d:2 * d], W[2 * d:]
+        Ur, Uz, Uh = U[:d], U[d:2 * d], U[2 * d:]
+        ref.weight_ih.copy_(torch.cat([Wr, -Wz, Wc]))  # torch's z weighs the *old* state
+        ref.weight_hh.copy_(torch.cat([Ur, -Uz, Uh]))
+        ref.bias_ih.zero_(), ref.bias_hh.zero_()
+    x, h = torch.randn(5, d_in), torch.randn(5, d)
+    torch.testing.assert_close(ours(x, h), ref(x, h))
+    paper = pt.GRUCell(d_in, d, reset_after=False)
+    paper.load_state_dict(ours.state_dict())
+    assert not torch.allclose(paper(x, h), ref(x, h))
+
+
+def test_retrieval_vectors_reproduce_the_scores():
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=0).eval()
+    b = next(steps())
+    u = m.user_interests(b)
+    m.reset_state()
+    s = m(b)
+    assert u.shape == (4, 1, 7)
+    torch.testing.assert_close((u[:, 0] @ m.item_embeddings().T)[:, 1:], s[:, 1:])
+
+
+def test_learns_on_builtin_sessions_beyond_most_popular():
+    from recbook.baselines import MostPopular, eval_batches, evaluate_next_item, item_support
+    from recbook.data.samples import SessionParallelBatches, load_sessions
+    ds = load_sessions("synthetic")
+    supp = item_support(ds.train.item, ds.meta.n_items)
+    torch.manual_seed(0)
+    m = pt.GRU4Rec(ds.meta, layers=(32,), n_sample=64, logq=1.0, item_support=supp,
+                   sample_store_size=64 * 500)
+    opt = pt.IndexedAdagradM(m.parameters(), lr=0.1)
+    for i, b in enumerate(SessionParallelBatches(ds.train, 64)):
+        if i == 300:
+            break
+        opt.zero_grad()
+        m.loss(b)[0].backward()
+        opt.step()
+    m.eval()
+    m.reset_state()
+    test = ds.test[ds.test.session <= 400]
+    with torch.no_grad():
+        got = evaluate_next_item(lambda b: m(b).numpy(), eval_batches(test, 128))
+    pop = evaluate_next_item(MostPopular(supp), eval_batches(test, 128))
+    assert got["recall@20"] > pop["recall@20"] + 0.15, (got, pop)
+    assert got["mrr@20"] > 2 * pop["mrr@20"], (got, pop)
