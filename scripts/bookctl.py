@@ -1,0 +1,396 @@
+#!/usr/bin/env python
+"""Book chores, shared by the Makefile and the tests so both use the same commands.
+
+    python scripts/bookctl.py sync      # .md -> .ipynb, install cells and README from _config.yml
+    python scripts/bookctl.py check     # report drift (what tests/test_notebooks_sync.py asserts)
+    python scripts/bookctl.py build [--out DIR]      # the executed HTML book (default _build)
+    python scripts/bookctl.py student [--out DIR]    # without solutions (default _build/student)
+
+The repository URL lives only in _config.yml (`repository.url`); `sync` writes the copies that
+must hold it literally (Colab has no _config.yml): each chapter's install cell and two generated
+blocks in README.md. Chapters are MyST text notebooks chapters/*.md, paired with chapters/*.ipynb
+(outputs stripped); the .md is the source, the .ipynb is regenerated from it.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jupytext
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = "chapters"
+INSTALL_TAG = "install"
+SOLUTION_TAG = "solution"
+FRAMEWORK_TAGS = ("pytorch", "tensorflow")
+GITHUB_URL = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[/\s\"'`)#>]|$)")
+
+
+# ------------------------------------------------------------------------------------ config
+
+def config(root: Path = ROOT) -> dict:
+    return yaml.safe_load((root / "_config.yml").read_text())
+
+
+def repo_url(root: Path = ROOT) -> str:
+    url = config(root)["repository"]["url"].rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise ValueError(f"_config.yml repository.url must be https://github.com/OWNER/NAME, got {url!r}")
+    return url
+
+
+def branch(root: Path = ROOT) -> str:
+    return config(root)["repository"].get("branch", "main")
+
+
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every page of _toc.yml in reading order, as paths without extension."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return files
+
+
+# ---------------------------------------------------------------------------------- notebooks
+
+def chapter_sources(root: Path = ROOT, include_template: bool = False) -> list[Path]:
+    """chapters/*.md that are notebooks (a jupytext header); `_`-prefixed files are templates."""
+    out = []
+    for md in sorted((root / CHAPTERS).glob("*.md")):
+        if md.name.startswith("_") and not include_template:
+            continue
+        if "jupytext:" in md.read_text().split("\n---", 1)[0]:
+            out.append(md)
+    return out
+
+
+def install_source(url: str) -> str:
+    """The first code cell of every chapter: installs recbook on Colab, a no-op elsewhere."""
+    return (
+        "# On Colab this installs recbook from its repository (torch and tensorflow are already\n"
+        "# there; a GPU is used when present). Where recbook is installed it does nothing.\n"
+        "try:\n"
+        "    import recbook\n"
+        "except ImportError:\n"
+        f'    %pip install -q "recbook @ git+{url}"\n'
+        "import recbook.book  # registers the %%pytorch and %%tensorflow cell magics\n"
+        '# recbook.book.use("pytorch")  # uncomment to run only one framework\'s cells'
+    )
+
+
+def tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def cell_signature(nb) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What must agree between the .md and the .ipynb of a chapter: type, source, tags."""
+    return [(c.cell_type, c.source.strip(), tuple(sorted(tags(c)))) for c in nb.cells]
+
+
+def _write_ipynb(nb, path: Path) -> None:
+    seen = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        # Ids derived from the content (nbformat draws random ones), so that regenerating an
+        # unchanged chapter rewrites an identical file and diffs stay quiet.
+        base = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:8]
+        cell.id, n = base, 1
+        while cell.id in seen:  # identical cells
+            cell.id, n = f"{base}-{n}", n + 1
+        seen.add(cell.id)
+    jupytext.write(nb, path, fmt="ipynb")
+
+
+def sync_chapter(md: Path, url: str) -> bool:
+    """Fill the install cell from the config, then regenerate the paired .ipynb. True if changed."""
+    text = md.read_text()
+    nb = jupytext.reads(text, fmt="md:myst")
+    wanted = install_source(url)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and INSTALL_TAG in tags(cell) and cell.source != wanted:
+            if text.count(cell.source) != 1:
+                raise ValueError(f"{md}: cannot locate the install cell's text to replace it")
+            text = text.replace(cell.source, wanted)
+            md.write_text(text)
+            nb = jupytext.reads(text, fmt="md:myst")
+    ipynb = md.with_suffix(".ipynb")
+    before = ipynb.read_text() if ipynb.exists() else None
+    if not md.name.startswith("_"):
+        _write_ipynb(nb, ipynb)
+    return before != (ipynb.read_text() if ipynb.exists() else None)
+
+
+# ------------------------------------------------------------------------------------- README
+
+def readme_blocks(root: Path = ROOT) -> dict[str, str]:
+    """The README blocks generated from _config.yml and _toc.yml (between sync markers)."""
+    url, br = repo_url(root), branch(root)
+    colab = f"https://colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/{br}"
+    rows = ["| chapter | open on Colab |", "| --- | --- |"]
+    for page in toc_files(root):
+        md = root / f"{page}.md"
+        if not (root / f"{page}.ipynb").exists():
+            continue
+        title = next((ln[2:].strip() for ln in md.read_text().splitlines() if ln.startswith("# ")), page)
+        rows.append(f"| {title} | [{page}.ipynb]({colab}/{page}.ipynb) |")
+    return {
+        "clone": f"```bash\ngit clone {url}\ncd {url.rsplit('/', 1)[1]}\n```",
+        "colab": "\n".join(rows),
+    }
+
+
+def _block_re(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- sync:{name} -->\n)(.*?)(\n<!-- /sync:{name} -->)", re.S)
+
+
+def sync_readme(root: Path = ROOT) -> bool:
+    path = root / "README.md"
+    text = original = path.read_text()
+    for name, body in readme_blocks(root).items():
+        if not _block_re(name).search(text):
+            raise ValueError(f"README.md lacks the markers <!-- sync:{name} --> ... <!-- /sync:{name} -->")
+        text = _block_re(name).sub(lambda m: m.group(1) + body + m.group(3), text)
+    path.write_text(text)
+    return text != original
+
+
+# -------------------------------------------------------------------------------------- checks
+
+def check_pairs(root: Path = ROOT) -> list[str]:
+    problems = []
+    mds = chapter_sources(root)
+    for md in mds:
+        ipynb = md.with_suffix(".ipynb")
+        if not ipynb.exists():
+            problems.append(f"{ipynb.relative_to(root)} missing: run `make sync`")
+            continue
+        a, b = jupytext.read(md), jupytext.read(ipynb)
+        if cell_signature(a) != cell_signature(b):
+            first = next((k for k, (x, y) in enumerate(zip(cell_signature(a), cell_signature(b))) if x != y),
+                         min(len(a.cells), len(b.cells)))
+            problems.append(f"{md.relative_to(root)} and its .ipynb differ (first at cell {first}): run `make sync`")
+        raw = json.loads(ipynb.read_text())
+        if any(c.get("outputs") or c.get("execution_count") for c in raw["cells"] if c["cell_type"] == "code"):
+            problems.append(f"{ipynb.relative_to(root)} has outputs: the .ipynb is kept stripped; run `make sync`")
+    names = {md.stem for md in mds}
+    for ipynb in sorted((root / CHAPTERS).glob("*.ipynb")):
+        if ipynb.stem not in names:
+            problems.append(f"{ipynb.relative_to(root)} has no paired .md (the .md is the source)")
+    return problems
+
+
+def check_install_cells(root: Path = ROOT) -> list[str]:
+    problems, wanted = [], install_source(repo_url(root))
+    for md in chapter_sources(root, include_template=True):
+        code = [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+        if not code:
+            continue
+        first = code[0]
+        if INSTALL_TAG not in tags(first):
+            problems.append(f"{md.relative_to(root)}: the first code cell must be the install cell (tag {INSTALL_TAG!r})")
+        elif first.source != wanted:
+            problems.append(f"{md.relative_to(root)}: install cell differs from _config.yml's repository: run `make sync`")
+        if any(INSTALL_TAG in tags(c) for c in code[1:]):
+            problems.append(f"{md.relative_to(root)}: more than one install cell")
+    return problems
+
+
+def check_framework_cells(root: Path = ROOT) -> list[str]:
+    """A cell starts with %%pytorch / %%tensorflow exactly when it carries that tag."""
+    problems = []
+    for md in chapter_sources(root, include_template=True):
+        for k, cell in enumerate(jupytext.read(md).cells):
+            if cell.cell_type != "code":
+                continue
+            first_line = cell.source.lstrip().split("\n", 1)[0].strip()
+            magic = first_line[2:] if first_line.startswith("%%") else None
+            tagged = [t for t in FRAMEWORK_TAGS if t in tags(cell)]
+            if magic in FRAMEWORK_TAGS or tagged:
+                if tagged != [magic]:
+                    problems.append(
+                        f"{md.relative_to(root)} cell {k}: starts with "
+                        f"{'%%' + magic if magic else 'no framework magic'} but has tags {tagged or 'none'}"
+                    )
+    return problems
+
+
+def check_readme(root: Path = ROOT) -> list[str]:
+    text = (root / "README.md").read_text()
+    problems = []
+    for name, body in readme_blocks(root).items():
+        m = _block_re(name).search(text)
+        if not m:
+            problems.append(f"README.md lacks the sync block {name!r}")
+        elif m.group(2) != body:
+            problems.append(f"README.md block {name!r} is out of date: run `make sync`")
+    return problems
+
+
+def check_repo_urls(root: Path = ROOT) -> list[str]:
+    """A copy of our repository URL that drifted from _config.yml: any github.com/OWNER/NAME in
+    README, CONTRIBUTING or a chapter that shares our owner or our name without being ours.
+    Links to other projects' repositories (e.g. the papers' official code) are left alone."""
+    own = repo_url(root).removeprefix("https://github.com/")
+    files = [root / "README.md", root / "CONTRIBUTING.md"]
+    files += sorted((root / CHAPTERS).glob("*.md")) + sorted((root / CHAPTERS).glob("*.ipynb"))
+    problems = []
+    for path in files:
+        if not path.exists():
+            continue
+        for m in GITHUB_URL.finditer(path.read_text()):
+            found = m.group(1)
+            # A copy of our own URL that drifted: same repository name, other owner, or vice versa.
+            if found != own and (found.split("/")[1] == own.split("/")[1] or found.split("/")[0] == own.split("/")[0]):
+                problems.append(f"{path.relative_to(root)}: github.com/{found} but _config.yml says {own}")
+    return problems
+
+
+def check_all(root: Path = ROOT) -> list[str]:
+    return (check_pairs(root) + check_install_cells(root) + check_framework_cells(root)
+            + check_readme(root) + check_repo_urls(root))
+
+
+# ------------------------------------------------------------------------------------- builds
+
+def jupyter_book() -> str:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    return str(exe) if exe.exists() else "jupyter-book"
+
+
+def build_command(src: Path, out: Path) -> list[str]:
+    # --all: no stale pages from a previous build. -W --keep-going: any warning (a broken
+    # citation or cross-reference) fails the build after reporting them all; a failing cell
+    # fails it through execute.raise_on_error in _config.yml.
+    return [jupyter_book(), "build", str(src), "--path-output", str(out), "--builder", "html",
+            "--all", "-W", "--keep-going"]
+
+
+def build_env() -> dict[str, str]:
+    # The executing kernels inherit this environment: plain log lines instead of tqdm widgets.
+    return {**os.environ, "RECBOOK_PROGRESS": "log"}
+
+
+def build(src: Path = ROOT, out: Path | None = None) -> int:
+    out = Path(out or src)
+    return subprocess.run(build_command(src, out), env=build_env()).returncode
+
+
+_SOLUTION_START = re.compile(r"^(\s*)(`{3,}|:{3,})\{solution(-start)?\}")
+
+
+def strip_solutions_markdown(text: str, where: str = "") -> str:
+    """Drop every {solution} directive block (backtick or colon fence, nested fences respected)."""
+    out, lines, k = [], text.split("\n"), 0
+    while k < len(lines):
+        m = _SOLUTION_START.match(lines[k])
+        if not m:
+            out.append(lines[k])
+            k += 1
+            continue
+        if m.group(3):
+            raise ValueError(f"{where}: gated {{solution-start}} directives are not supported; "
+                             "put solution code in a code cell tagged 'solution' (see chapters/_template.md)")
+        fence = m.group(2)
+        k += 1
+        while k < len(lines) and lines[k].strip() != fence[0] * len(fence):
+            k += 1
+        if k == len(lines):
+            raise ValueError(f"{where}: unclosed {{solution}} directive (fence {fence})")
+        k += 1
+    return "\n".join(out)
+
+
+def strip_solutions(nb, where: str = ""):
+    """The student edition of a notebook: solution-tagged code cells and solution directives gone."""
+    cells = []
+    for cell in nb.cells:
+        if SOLUTION_TAG in tags(cell):
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = strip_solutions_markdown(cell.source, where)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def student_sources(dest: Path, root: Path = ROOT) -> Path:
+    """Copy the book's sources to `dest` with the solutions removed; return `dest`."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, dest / name)
+    shutil.copytree(root / "_static", dest / "_static")
+    (dest / CHAPTERS).mkdir()
+    for path in sorted((root / CHAPTERS).iterdir()):
+        if path.name.startswith("_") or path.suffix == ".md" and path.with_suffix(".ipynb").exists():
+            continue
+        if path.suffix == ".ipynb":
+            nb = strip_solutions(jupytext.read(path), str(path.relative_to(root)))
+            _write_ipynb(nb, dest / CHAPTERS / path.name)
+        elif path.is_file():
+            shutil.copy(path, dest / CHAPTERS / path.name)
+    cfg = config(dest)
+    cfg.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    cfg["title"] = cfg["title"] + " (student edition)"
+    (dest / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return dest
+
+
+def build_student(out: Path) -> int:
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="recbook-student-") as tmp:
+        src = student_sources(Path(tmp) / "src")
+        code = build(src, Path(tmp) / "out")
+        if code == 0:
+            if (out / "html").exists():
+                shutil.rmtree(out / "html")
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(Path(tmp) / "out" / "_build" / "html", out / "html")
+            print(f"student edition: {out / 'html' / 'index.html'}")
+    return code
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["sync", "check", "build", "student"])
+    parser.add_argument("--out", type=Path, help="output folder")
+    args = parser.parse_args(argv)
+    if args.command == "sync":
+        url = repo_url()
+        for md in chapter_sources(include_template=True):
+            if sync_chapter(md, url):
+                print(f"synced {md.relative_to(ROOT)}")
+        if sync_readme():
+            print("synced README.md")
+        return 0
+    if args.command == "check":
+        problems = check_all()
+        print("\n".join(problems) or "in sync")
+        return 1 if problems else 0
+    if args.command == "build":
+        return build(ROOT, args.out or ROOT)
+    return build_student(args.out or ROOT / "_build" / "student")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

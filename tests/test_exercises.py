@@ -1,0 +1,85 @@
+"""recbook.exercises.check: passes a right answer, reports (never raises) a wrong one."""
+import numpy as np
+import pytest
+import torch
+
+from recbook.exercises import check
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def make_inputs(rng):
+    return (rng.normal(size=(int(rng.integers(1, 4)), 5)).astype(np.float32),)
+
+
+def test_right_answer_passes(capsys):
+    def mine(x):  # a torch version of the same function: tensors are accepted as outputs
+        return torch.softmax(torch.from_numpy(x).requires_grad_(), dim=-1)
+
+    assert check(mine, softmax, make_inputs, n=10) is True
+    assert "✓ mine matches the reference on 10 random inputs." in capsys.readouterr().out
+
+
+def test_wrong_answer_is_reported_with_the_hint(capsys):
+    def mine(x):
+        return np.exp(x) / np.exp(x).sum()  # normalised over the whole array
+
+    assert check(mine, softmax, make_inputs, hint="normalise over the last axis") is False
+    out = capsys.readouterr().out
+    assert "✗ mine is wrong on random input #" in out and "values differ" in out
+    assert "Hint: normalise over the last axis" in out
+
+
+def test_shape_and_type_mistakes_are_named(capsys):
+    assert check(lambda x: softmax(x)[0], softmax, make_inputs, name="f") is False
+    assert "expected shape" in capsys.readouterr().out
+    assert check(lambda x: None, softmax, make_inputs, name="f") is False
+    assert "got NoneType" in capsys.readouterr().out
+    assert check(lambda x: (x, x), lambda x: {"a": x}, make_inputs, name="f") is False
+    assert "expected a dict with keys ['a']" in capsys.readouterr().out
+
+
+def test_exception_in_the_readers_function_is_reported_not_raised(capsys):
+    def mine(x):
+        raise NotImplementedError("write me")
+
+    assert check(mine, softmax, make_inputs, hint="start from np.exp") is False
+    out = capsys.readouterr().out
+    assert "mine raised NotImplementedError: write me" in out and "random input #1" in out
+    assert "Hint: start from np.exp" in out
+
+
+def test_nested_outputs_and_keyword_inputs(capsys):
+    ref = lambda a, b: {"sum": a + b, "parts": (a, b)}  # noqa: E731
+    inputs = lambda rng: {"a": rng.normal(size=3), "b": rng.normal(size=3)}  # noqa: E731
+    assert check(lambda a, b: {"parts": [a, b], "sum": b + a}, ref, inputs) is True
+    bad = lambda a, b: {"parts": (a, b), "sum": a - b}  # noqa: E731
+    assert check(bad, ref, inputs) is False
+    assert "output['sum']" in capsys.readouterr().out
+
+
+def test_inputs_are_copied_so_a_mutating_answer_cannot_fool_the_reference(capsys):
+    def mine(x):
+        x *= 0  # corrupts its own copy only
+        return softmax(x)
+
+    assert check(mine, softmax, make_inputs) is False
+
+
+def test_tolerance_and_integer_outputs():
+    assert check(lambda x: softmax(x) + 1e-7, softmax, make_inputs, atol=1e-5)
+    assert not check(lambda x: softmax(x) + 1e-3, softmax, make_inputs, atol=1e-5)
+    argmax = lambda x: x.argmax(-1)  # noqa: E731
+    assert check(lambda x: torch.from_numpy(x).argmax(-1), argmax, make_inputs)
+
+
+def test_checker_bugs_do_raise():
+    with pytest.raises(TypeError, match="callables"):
+        check(softmax, "softmax", make_inputs)
+    with pytest.raises(ZeroDivisionError):  # a broken reference is not the reader's fault
+        check(softmax, lambda x: 1 / 0, make_inputs)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        check(softmax, softmax, make_inputs, n=0)
