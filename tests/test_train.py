@@ -176,3 +176,12 @@ def test_tf_model_call_validates_a_numpy_batch():
     bad["target_item"][0] = meta.n_items + 3
     with pytest.raises(ValueError, match="target_item"):
         KSumPool(meta)(bad)
+
+
+def test_ctr_model_predicts_without_labels_but_its_loss_needs_them():
+    meta = make_meta()
+    model, batch = SumPool(meta), make_ctr_batch(meta)
+    del batch["label"]
+    assert model(batch).shape == (6,)
+    with pytest.raises(KeyError, match="label"):
+        model.loss(batch)

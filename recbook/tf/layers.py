@@ -50,25 +50,26 @@ class RecModel(keras.Model):
         self._validate(batch)
         return super().__call__(batch, *args, **kwargs)
 
-    def _validate(self, batch):
+    def _validate(self, batch, extra_keys=()):
         if isinstance(batch, dict) and not any(tf.is_tensor(v) for v in batch.values()):
-            validate(batch, self.meta, self.keys)
+            validate(batch, self.meta, tuple(self.keys) + tuple(extra_keys))
 
-    def prepare(self, batch):
-        self._validate(batch)
+    def prepare(self, batch, extra_keys=()):
+        """Validate a numpy batch (``extra_keys``: needed beyond ``self.keys``), as tensors."""
+        self._validate(batch, extra_keys)
         return as_tensors(batch)
 
 
 class CTRModel(RecModel):
     """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
 
-    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len", "label")
+    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
 
     def extra_loss(self, batch, outputs, training=True):
         return None
 
     def loss(self, batch, training=True):
-        b = self.prepare(batch)
+        b = self.prepare(batch, ("label",))
         logits, outputs = self(b, training=training, return_attention=True)
         bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(b["label"], logits))
         extra = self.extra_loss(b, outputs, training=training)

@@ -43,24 +43,26 @@ class RecModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def prepare(self, batch) -> dict[str, torch.Tensor]:
-        """Validate a numpy batch against ``self.meta`` (clear errors) and move it to tensors."""
+    def prepare(self, batch, extra_keys=()) -> dict[str, torch.Tensor]:
+        """Validate a numpy batch against ``self.meta`` (clear errors) and move it to tensors.
+
+        ``extra_keys``: keys needed beyond ``self.keys`` (the loss needs ``label``)."""
         if not any(isinstance(v, torch.Tensor) for v in batch.values()):
-            validate(batch, self.meta, self.keys)
+            validate(batch, self.meta, tuple(self.keys) + tuple(extra_keys))
         return as_tensors(batch, self.device)
 
 
 class CTRModel(RecModel):
     """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
 
-    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len", "label")
+    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
 
     def extra_loss(self, batch, outputs) -> torch.Tensor | None:
         """An auxiliary or regularisation term added to the loss (DIEN, DIN override it)."""
         return None
 
     def loss(self, batch):
-        b = self.prepare(batch)
+        b = self.prepare(batch, ("label",))
         logits, outputs = self(b, return_attention=True)
         bce = F.binary_cross_entropy_with_logits(logits, b["label"])
         extra = self.extra_loss(b, outputs)
