@@ -164,6 +164,10 @@ class MLP(nn.Module):
             layers.append(nn.Linear(d, out_dim))
         self.net = nn.Sequential(*layers)
         self.out_dim = out_dim if out_dim is not None else d
+        for m in self.net:
+            if isinstance(m, nn.Linear):  # Keras' defaults, so both frameworks start alike
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x):
         return self.net(x)
