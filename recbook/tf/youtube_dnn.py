@@ -1,0 +1,148 @@
+"""YouTube DNN (Covington et al., RecSys 2016), MIND's single-vector baseline, in TensorFlow/Keras.
+
+The twin of recbook/torch/youtube_dnn.py (same classes, arguments and equations; read that
+file's docstrings for the why): e_i = mean(item, category) embeddings (MIND eq. 2), one user
+vector from ReLU layers over [mean-pooled history ; profile], sampled-softmax training.
+"""
+from __future__ import annotations
+
+import recbook  # noqa: F401  (quiets TensorFlow before its first import)
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recbook.data.batches import validate
+from recbook.tf.layers import MLP, Embedding, RecModel, as_tensors, copy_embedding, copy_mlp, \
+    sampled_softmax_loss, sequence_mask
+
+USER_KEYS = ("hist_items", "hist_cats", "hist_len")
+TARGET_KEYS = ("target_item", "target_cat")
+
+
+class EmbeddingPooling(keras.layers.Layer):
+    """Embedding & pooling layer (MIND Sec. 4.2): e_i = mean(item id vector, category vector)."""
+
+    def __init__(self, meta, d: int, profile_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.meta = meta
+        self.item = Embedding(meta.n_items, d)
+        self.cat = Embedding(meta.n_cats, d)
+        self.profile_emb = {f: Embedding(n, profile_dim, name=f"profile_{f}")
+                            for f, n in meta.profile.items()}
+        self.item_cat = tf.constant(meta.item_cat, dtype=tf.int64)
+        self.profile_width = profile_dim * len(meta.profile)
+
+    def items(self, ids, cats):
+        return (self.item(ids) + self.cat(cats)) / 2
+
+    def all_items(self):
+        return self.items(tf.range(self.meta.n_items + 1, dtype=tf.int64), self.item_cat)
+
+    def profile(self, b):
+        parts = [self.profile_emb[f](b[f]) for f in self.meta.profile]
+        if not parts:
+            return tf.zeros((tf.shape(b["hist_len"])[0], 0), tf.float32)
+        return tf.concat(parts, -1)
+
+
+class YouTubeDNN(RecModel):
+    """One user vector u [B, d] from the mean-pooled history and the profile; K = 1."""
+
+    def __init__(self, meta, d: int = 32, profile_dim: int = 8, hidden=(64,), n_neg: int = 100,
+                 logq: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if d < 1 or n_neg < 1:
+            raise ValueError(f"d and n_neg must be >= 1, got d={d}, n_neg={n_neg}")
+        self.meta, self.d, self.n_neg, self.logq = meta, d, n_neg, logq
+        self.user_keys = USER_KEYS + tuple(meta.profile)
+        self.keys = self.user_keys + TARGET_KEYS
+        self.emb = EmbeddingPooling(meta, d, profile_dim)
+        self.tower = MLP(d + self.emb.profile_width, tuple(hidden) + (d,), "relu")
+
+    def build(self, input_shape=None):
+        # The sublayers build themselves on their first call; there is no state of our own.
+        self.built = True
+
+    def user_inputs(self, batch):
+        if not any(tf.is_tensor(v) for v in batch.values()):
+            validate(batch, self.meta, self.user_keys)
+        return as_tensors(batch)
+
+    def interests(self, b, training=False, routing_logits=None, generator=None):
+        e = self.emb.items(b["hist_items"], b["hist_cats"])
+        mask = tf.cast(sequence_mask(b["hist_len"], e.shape[1]), e.dtype)
+        mean = tf.reduce_sum(e * mask[..., None], 1) / tf.maximum(
+            tf.reduce_sum(mask, 1, keepdims=True), 1.0)
+        u = self.tower(tf.concat([mean, self.emb.profile(b)], -1), training=training)
+        return u[:, None, :], tf.ones_like(u[:, :1], dtype=tf.bool), {"pooling": mask}
+
+    def user_interests(self, batch, routing_logits=None, generator=None):
+        return self.interests(self.user_inputs(batch), routing_logits=routing_logits,
+                              generator=generator)[0]
+
+    def interest_mask(self, batch):
+        b = self.user_inputs(batch)
+        return tf.ones((tf.shape(b["hist_len"])[0], 1), dtype=tf.bool)
+
+    def item_embeddings(self):
+        return self.emb.all_items()
+
+    def training_vector(self, V, e_target, interest_mask):
+        return V[:, 0], {}
+
+    def call(self, batch, training=False, return_attention=False, routing_logits=None,
+             generator=None):
+        """f_score (MIND eq. 3) of each row's target item: max_k e_target · v_u^k, [B]."""
+        b = self.prepare(batch)
+        V, imask, att = self.interests(b, training=training, routing_logits=routing_logits,
+                                         generator=generator)
+        e_t = self.emb.items(b["target_item"], b["target_cat"])
+        scores = tf.reduce_sum(V * e_t[:, None, :], -1)
+        scores = tf.where(imask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
+        logits = tf.reduce_max(scores, 1)
+        if not return_attention:
+            return logits
+        _, extra = self.training_vector(V, e_t, imask)
+        return logits, {**att, **extra}
+
+    def loss(self, batch, training=True, routing_logits=None, generator=None):
+        b = self.prepare(batch)
+        V, imask, _ = self.interests(b, training=training, routing_logits=routing_logits,
+                                         generator=generator)
+        e_t = self.emb.items(b["target_item"], b["target_cat"])
+        v_u, _ = self.training_vector(V, e_t, imask)
+        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"], self.n_neg,
+                                    logq=self.logq)
+        return loss, {"loss": loss}
+
+
+def copy_pooling(tf_emb: EmbeddingPooling, torch_emb):
+    copy_embedding(tf_emb.item, torch_emb.item)
+    copy_embedding(tf_emb.cat, torch_emb.cat)
+    for f in tf_emb.meta.profile:
+        copy_embedding(tf_emb.profile_emb[f], torch_emb.profile_emb[f])
+
+
+def copy_from_torch(tf_model: YouTubeDNN, torch_model):
+    """Load a torch YouTubeDNN's weights; build ``tf_model`` first (call it on a batch)."""
+    copy_pooling(tf_model.emb, torch_model.emb)
+    copy_mlp(tf_model.tower, torch_model.tower)
+    return tf_model
+
+
+def evaluate_retrieval(model, arrays: dict, ks=(20, 50), batch_size: int = 1024, seed: int = 0,
+                       exclude_history: bool = False) -> dict[str, float]:
+    """HitRate@N, Recall@N, NDCG, MRR; see recbook.torch.youtube_dnn.evaluate_retrieval."""
+    from recbook import metrics, retrieval
+    from recbook.data.batches import iterate
+
+    index = retrieval.ItemIndex(model.item_embeddings().numpy())
+    ids = []
+    for k, batch in enumerate(iterate(arrays, batch_size)):
+        g = tf.random.Generator.from_seed(seed + k)
+        V, imask, _ = model.interests(model.user_inputs(batch), generator=g)
+        excl = batch["hist_items"] if exclude_history else None
+        ids.append(retrieval.topk_multi_interest(index, V.numpy(), max(ks),
+                                                 mask=imask.numpy(), exclude=excl)[1])
+    truth = arrays["truth_items"] if "truth_items" in arrays else arrays["target_item"]
+    return metrics.ranking_metrics(np.concatenate(ids), truth, ks)
