@@ -89,7 +89,9 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
 
 def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
     """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array."""
-    return np.concatenate([np.asarray(model(batch, training=False))
+    # Traced once (eager Keras calls are several times slower); batches are checked outside.
+    forward = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    return np.concatenate([np.asarray(forward(model.prepare(batch)))
                            for batch in iterate(arrays, batch_size)])
 
 

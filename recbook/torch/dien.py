@@ -1,0 +1,258 @@
+"""DIEN: Deep Interest Evolution Network (Zhou et al., AAAI 2019, arXiv 1809.03672), PyTorch.
+
+Equation numbers follow arXiv 1809.03672:
+(1) the target loss (binary cross-entropy, in ``CTRModel.loss``), (2)-(5) the GRU of the interest
+extractor, (6) the auxiliary loss, (7) L = L_target + α L_aux, (8) attention between each
+interest state and the target, (9) AIGRU, (10) AGRU, (11)-(12) AUGRU.
+
+Where the paper leaves something open we follow the official code (mouna99/dien) and say so:
+attention is DIN's MLP on a projected target (not the bilinear form of eq. 8), the final MLP
+reads [user, target, h'_T, sum of behaviours], the auxiliary network is an MLP 100-50 with
+sigmoids (``aux_activation``: ReLU trains faster on a small budget). Where the official code
+breaks (histories of length 0 or 1, a loss that changes with the amount of padding) we do not
+follow it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from recbook.torch.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU,
+                                  masked_softmax, sequence_mask)
+
+EVOLUTIONS = ("aigru", "agru", "augru")
+MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
+              "mlp", "activation", "aux", "aux_activation", "use_user")  # in a preset
+
+
+class GRUCell(nn.Module):
+    """One GRU step in the paper's notation, eqs. (2)-(5).
+
+    u_t = σ(W^u i_t + U^u h_{t-1} + b^u)               (2)  update gate
+    r_t = σ(W^r i_t + U^r h_{t-1} + b^r)               (3)  reset gate
+    h̃_t = tanh(W^h i_t + r_t ∘ (U^h h_{t-1}) + b^h)    (4)  candidate
+    h_t = (1 − u_t) ∘ h_{t-1} + u_t ∘ h̃_t               (5)
+
+    ``W`` stacks [W^u; W^r; W^h] and ``U`` stacks [U^u; U^r; U^h]. As in cuDNN, PyTorch's nn.GRU
+    and Keras' GRU (reset_after=True), both W and U carry a bias and r_t multiplies U^h h + b_U^h,
+    so the cell equals the frameworks' own GRU on the same weights.
+    """
+
+    def __init__(self, input_dim: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.W = nn.Linear(input_dim, 3 * hidden)
+        self.U = nn.Linear(hidden, 3 * hidden)
+        for lin in (self.W, self.U):  # Glorot / zeros, Keras' defaults: both frameworks alike
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def gates(self, Wi, h):
+        """u_t, r_t and h̃_t from a precomputed W i_t (computed for all steps at once)."""
+        Wu, Wr, Wh = Wi.chunk(3, dim=-1)
+        Uu, Ur, Uh = self.U(h).chunk(3, dim=-1)
+        u = torch.sigmoid(Wu + Uu)  # (2)
+        r = torch.sigmoid(Wr + Ur)  # (3)
+        h_tilde = torch.tanh(Wh + r * Uh)  # (4)
+        return u, r, h_tilde
+
+    def step(self, Wi, h, a=None):
+        u, _, h_tilde = self.gates(Wi, h)
+        return (1 - u) * h + u * h_tilde  # (5)
+
+    def forward(self, i, h, a=None):
+        """One step on the raw input i_t [B, D]; ``a`` [B, 1] is the attention (unused here)."""
+        return self.step(self.W(i), h, a)
+
+
+class AGRUCell(GRUCell):
+    """Attention-based GRU, eq. (10): the attention score replaces the update gate.
+
+    h'_t = (1 − a_t) h'_{t-1} + a_t h̃'_t. u_t is computed but unused, as in the official
+    QAAttGRUCell; a scalar a_t cannot tell dimensions apart, which is what AUGRU fixes.
+    """
+
+    def step(self, Wi, h, a=None):
+        _, _, h_tilde = self.gates(Wi, h)
+        return (1 - a) * h + a * h_tilde  # (10)
+
+
+class AUGRUCell(GRUCell):
+    """GRU with attentional update gate, eqs. (11)-(12): ũ'_t = a_t · u'_t scales every dimension.
+
+    a_t = 1 gives a plain GRU step, a_t = 0 keeps the state. The official VecAttGRUCell writes
+    u = (1 − a) u in TensorFlow's convention, where u weights the *old* state; there a = 0 is the
+    plain GRU and a = 1 jumps to the candidate. We implement the paper's equations.
+    """
+
+    def step(self, Wi, h, a=None):
+        u, _, h_tilde = self.gates(Wi, h)
+        u = a * u  # (11)
+        return (1 - u) * h + u * h_tilde  # (12)
+
+
+def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None):
+    """Run ``cell`` over inputs [B, T, D] and return (states [B, T, H], final [B, H]).
+
+    A padded step (mask False) never changes the state, so ``final`` is the state at each
+    history's last real step and an empty history keeps h0 (zeros). At padded steps ``states``
+    repeats the carried state; callers mask them out. ``att`` [B, T] feeds AGRU/AUGRU.
+    """
+    B, T, _ = inputs.shape
+    h = inputs.new_zeros(B, cell.hidden) if h0 is None else h0
+    Wi = cell.W(inputs)  # W i_t for every t in one matrix product; only U h_{t-1} is sequential
+    states = []
+    for t in range(T):
+        a_t = None if att is None else att[:, t, None]
+        h_new = cell.step(Wi[:, t], h, a_t)
+        h = torch.where(mask[:, t, None], h_new, h)
+        states.append(h)
+    if not states:  # T == 0: nothing to run
+        return inputs.new_zeros(B, 0, cell.hidden), h
+    return torch.stack(states, dim=1), h
+
+
+class InterestExtractor(nn.Module):
+    """Interest extractor layer: a GRU over e_b that respects each history's length, (2)-(5)."""
+
+    def __init__(self, input_dim: int, hidden: int):
+        super().__init__()
+        self.cell = GRUCell(input_dim, hidden)
+
+    def forward(self, e_b, mask):
+        states, _ = dynamic_rnn(self.cell, e_b, mask)
+        return states  # h_t [B, T, H]
+
+
+class InterestAttention(nn.Module):
+    """a_t between each interest state h_t and the target e_a, softmax over real steps (8).
+
+    The paper writes a_t ∝ exp(h_t W e_a). The official code (din_fcn_attention) projects e_a to
+    the size of h_t with a Linear + PReLU and scores [q, h_t, q − h_t, q ⊙ h_t] with DIN's MLP
+    80-40 (sigmoid), then a masked softmax; we follow the code.
+    """
+
+    def __init__(self, target_dim: int, hidden: int, attention_hidden=(80, 40)):
+        super().__init__()
+        self.query = nn.Linear(target_dim, hidden)
+        self.query_act = PReLU(hidden, init=0.1)  # the official prelu starts at 0.1
+        self.unit = ActivationUnit(hidden, attention_hidden, "sigmoid")
+
+    def forward(self, e_a, h, mask):
+        q = self.query_act(self.query(e_a))
+        return masked_softmax(self.unit(q, h, mask), mask)  # [B, T], zeros where padded
+
+
+class InterestEvolution(nn.Module):
+    """Interest evolving layer: a second GRU driven by the attention, in one of three variants.
+
+    "aigru" scales the input, i'_t = h_t · a_t (9), then runs a plain GRU; "agru" replaces the
+    update gate by a_t (10); "augru" scales the update gate by a_t (11)-(12).
+    """
+
+    def __init__(self, hidden: int, evolution: str = "augru"):
+        super().__init__()
+        if evolution not in EVOLUTIONS:
+            raise ValueError(f"evolution must be one of {EVOLUTIONS}, got {evolution!r}")
+        self.evolution = evolution
+        cell = {"aigru": GRUCell, "agru": AGRUCell, "augru": AUGRUCell}[evolution]
+        self.cell = cell(hidden, hidden)
+
+    def forward(self, h, a, mask):
+        if self.evolution == "aigru":
+            states, final = dynamic_rnn(self.cell, h * a[..., None], mask)  # (9)
+        else:
+            states, final = dynamic_rnn(self.cell, h, mask, att=a)
+        return states, final  # h'_t [B, T, H], h'_T [B, H]
+
+
+def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
+    """Eq. (6): h_t should tell the next real behaviour e_b[t+1] from a not-clicked ê_b[t+1].
+
+    L_aux = −mean over real pairs (t, t+1) of
+            [log σ(h_t, e_b[t+1]) + log(1 − σ(h_t, ê_b[t+1]))]
+    with σ(h, e) = sigmoid(aux_net([h, e])). The paper divides by the number of users, the
+    official code by B·(T − 1) padded positions (so padding changes it); we average over real
+    pairs, so the loss is padding-invariant, and a batch with no pair (every history of length
+    0 or 1, which broke the official code) gives exactly 0.
+    """
+    pair = mask[:, 1:]  # a pair exists where step t + 1 is real (then step t is real too)
+    h_t = h[:, :-1]
+    z_pos = aux_net(torch.cat([h_t, e_b[:, 1:]], dim=-1)).squeeze(-1)
+    z_neg = aux_net(torch.cat([h_t, e_neg[:, 1:]], dim=-1)).squeeze(-1)
+    per_pair = F.softplus(-z_pos) + F.softplus(z_neg)  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
+    per_pair = torch.where(pair, per_pair, torch.zeros_like(per_pair))
+    return per_pair.sum() / pair.sum().clamp(min=1)
+
+
+class DIEN(CTRModel):
+    """Embedding -> interest extractor (+ auxiliary loss) -> attention -> interest evolution -> MLP.
+
+    Features of the final MLP as in the official code: [e_u, profile, e_a, h'_T, Σ_t e_b[t]],
+    where e_a = [item; category] of the target and e_b[t] the same for behaviour t.
+    """
+
+    def __init__(self, meta, item_dim: int = 18, cat_dim: int = 18, profile_dim: int = 8,
+                 hidden: int = 36, evolution: str = "augru", alpha: float = 1.0,
+                 att_hidden=(80, 40), mlp=(200, 80), activation: str = "dice",
+                 aux=(100, 50), aux_activation: str = "sigmoid", use_user: bool = True):
+        super().__init__()
+        if alpha < 0:
+            raise ValueError(f"alpha (the auxiliary loss weight) must be >= 0, got {alpha}")
+        self.meta, self.alpha, self.use_user = meta, float(alpha), use_user
+        self.profile = sorted(meta.profile)
+        keys = list(CTRModel.keys) + self.profile + (["user"] if use_user else [])
+        if self.alpha > 0:
+            keys += ["neg_hist_items", "neg_hist_cats"]
+        self.keys = tuple(keys)
+        d = item_dim + cat_dim  # width of e_b[t] and e_a
+        self.item_emb = Embedding(meta.n_items, item_dim)
+        self.cat_emb = Embedding(meta.n_cats, cat_dim)
+        self.user_emb = Embedding(meta.n_users, item_dim) if use_user else None
+        self.profile_emb = nn.ModuleDict({f: Embedding(meta.profile[f], profile_dim)
+                                          for f in self.profile})
+        self.extractor = InterestExtractor(d, hidden)
+        self.attention = InterestAttention(d, hidden, att_hidden)
+        self.evolution = InterestEvolution(hidden, evolution)
+        user_dim = item_dim * int(use_user) + profile_dim * len(self.profile)
+        self.mlp = MLP(user_dim + d + hidden + d, mlp, activation, out_dim=1)
+        # The auxiliary net of eq. (6): official BN-100-50-2 with sigmoids; one logit is a 2-way
+        # softmax with one degree of freedom less (its BN runs with training=False there: an
+        # affine map that the first Linear absorbs, so we leave it out).
+        self.aux_net = MLP(hidden + d, aux, aux_activation, out_dim=1)
+
+    @classmethod
+    def from_preset(cls, meta, cfg: dict, **overrides):
+        """Build from a ``recbook.config.preset("dien", ...)`` dict (its data and training entries
+        are ignored); ``overrides`` replace single arguments, e.g. ``evolution="agru"``."""
+        return cls(meta, **{**{k: cfg[k] for k in MODEL_ARGS if k in cfg}, **overrides})
+
+    def behaviours(self, items, cats):
+        """e_b: [item; category] embeddings, zero at padding."""
+        return torch.cat([self.item_emb(items), self.cat_emb(cats)], dim=-1)
+
+    def forward(self, batch, return_attention: bool = False):
+        b = self.prepare(batch)
+        mask = sequence_mask(b["hist_len"], b["hist_items"].shape[1])
+        e_a = self.behaviours(b["target_item"], b["target_cat"])  # [B, d]
+        e_b = self.behaviours(b["hist_items"], b["hist_cats"])  # [B, T, d]
+        h = self.extractor(e_b, mask)  # h_t, (2)-(5)
+        a = self.attention(e_a, h, mask)  # a_t, (8)
+        h_evo, h_final = self.evolution(h, a, mask)  # h'_t, (9)-(12)
+        user = [self.user_emb(b["user"])] if self.use_user else []
+        user += [self.profile_emb[f](b[f]) for f in self.profile]
+        x = torch.cat(user + [e_a, h_final, e_b.sum(1)], dim=-1)  # padding rows are zero
+        logits = self.mlp(x).squeeze(-1)
+        if return_attention:
+            return logits, {"attention": a, "interests": h, "evolved": h_evo}
+        return logits
+
+    def extra_loss(self, batch, outputs):
+        """α · L_aux, eq. (7); ``batch`` holds tensors, ``outputs`` the forward's dict."""
+        if self.alpha == 0:
+            return None
+        mask = sequence_mask(batch["hist_len"], batch["hist_items"].shape[1])
+        e_b = self.behaviours(batch["hist_items"], batch["hist_cats"])
+        e_neg = self.behaviours(batch["neg_hist_items"], batch["neg_hist_cats"])
+        return self.alpha * auxiliary_loss(self.aux_net, outputs["interests"], e_b, e_neg, mask)
