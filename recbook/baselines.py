@@ -90,10 +90,14 @@ class ItemKNN:
         session_ids = np.asarray(session_ids)
         items = np.asarray(items, dtype=np.int64)
         _, rows = np.unique(session_ids, return_inverse=True)
-        # S[s, i] = how often item i occurs in session s; cooc = SᵀS counts event pairs
+        # S[s, i] = how often item i occurs in session s. As the official CoOccurence, each
+        # event of i counts the *distinct* items of its session: cooc(i, j) = Σ_s S[s, i]·[j ∈ s]
+        # (not symmetric when items repeat within a session, as in RSC15)
         S = sparse.csr_matrix((np.ones(len(items)), (rows, items)),
                               shape=(rows.max() + 1, n_items + 1))
-        cooc = (S.T @ S).tocsr()
+        in_session = S.copy()
+        in_session.data[:] = 1.0
+        cooc = (S.T @ in_session).tocsr()
         cooc.setdiag(0)
         cooc.eliminate_zeros()
         supp = item_support(items, n_items).astype(np.float64)

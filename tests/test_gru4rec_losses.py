@@ -104,6 +104,18 @@ def test_item_knn_and_popularity_by_hand():
     np.testing.assert_array_equal(pop, [[0, 2, 2, 2, 1]])
 
 
+def test_item_knn_counts_repeats_as_the_official_code():
+    """Official CoOccurence: each event of item i counts the distinct items of its session, so
+    with a repeat (session [1, 2, 1]) cooc(1, 2) = 2 but cooc(2, 1) = 1 (SᵀS would give 2)."""
+    sid = np.array([1, 1, 1, 2, 2, 3, 3])
+    items = np.array([1, 2, 1, 1, 3, 2, 3])  # sessions [1, 2, 1], [1, 3], [2, 3]
+    knn = ItemKNN(sid, items, 3, lmbd=0.0, alpha=0.5)
+    s = knn({"input_item": np.array([1, 2])})
+    supp = np.array([0, 3, 2, 2.0])  # supp_1 = 3 events
+    np.testing.assert_allclose(s[0], [0, 0, 2 / np.sqrt(3 * 2), 1 / np.sqrt(3 * 2)])
+    np.testing.assert_allclose(s[1], [0, 1 / np.sqrt(supp[2] * supp[1]), 0, 1 / 2])
+
+
 def test_eval_batches_visit_every_event_once_and_reset_exactly_at_starts():
     import pandas as pd
     lens = [2, 5, 3, 2, 4]
