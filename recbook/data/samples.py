@@ -292,9 +292,11 @@ class SessionParallelBatches:
     ``{"input_item": [B], "target_item": [B], "reset": bool [B], "session": [B]}`` where the target
     is the next event of the same session and ``reset`` marks rows whose session just started
     (zero their hidden state). When a row's session has no next event, the next unseen session
-    takes the row; iteration stops when one is needed and none is left (as the official code, so
-    the last sessions are cut short and up to ``batch_size - 1`` at the end are never started). ``shuffle`` permutes the session order at
-    each pass (epoch) with a generator seeded once by ``seed``: epochs differ, runs repeat.
+    takes the row; iteration stops when one is needed and none is left, so the last sessions are
+    cut short (the ICLR'16 code stops the same way; the 2023 official code instead shrinks the
+    batch and finishes them — on the built-in data the difference is under 0.5 % of the events,
+    and the GRU4Rec chapter prints it). ``shuffle`` permutes the session order at each pass
+    (epoch) with a generator seeded once by ``seed``: epochs differ, runs repeat.
     """
 
     def __init__(self, sess: pd.DataFrame, batch_size: int, shuffle: bool = False, seed=None):
