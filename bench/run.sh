@@ -1,73 +1,136 @@
 #!/usr/bin/env bash
-# Measure, on this machine: a fresh install (new venv from requirements.txt + pip install -e .),
-# the executed book build, and the test suite; rewrite bench/RESULTS.md with the machine.
-# Takes several minutes. The install uses pip's cache / local wheels when present (said in the
-# results). Usage: bash bench/run.sh   (or make bench)
+# The benchmark suite (make bench). Measures, on this machine, in one run:
+#   1. install: a fresh venv from requirements.txt + pip install -e . (wall clock, peak memory);
+#   2. book: the executed book build (scripts/bookctl.py build, as make book), and each
+#      chapter's execution time as MyST-NB logs it ("<path>: Executed notebook in S seconds");
+#   3. test: the test suite (pytest tests, as make test) and its slowest tests;
+#   4. models: every bench/<model>.py (training samples/s, ms per mini-batch, first step,
+#      inference latency at batch 1 and 1024, scoring/serving throughput) at the quick preset;
+# then rewrites bench/RESULTS.md with the machine, the commit and every table.
+#
+# Usage: bash bench/run.sh [--quick] [--out FILE] [--models "din bst"] [--steps N]
+#   --quick   only step 4, with $PY (default .venv/bin/python); RESULTS.md keeps the previous
+#             install/book/test block when the hardware is unchanged
+#   --out     write there instead of bench/RESULTS.md (also BENCH_RESULTS=FILE)
+#   --models  which bench/<model>.py to run (default: all; also BENCH_MODELS)
+#   --steps   timed training steps for every model (default: each script's own; also BENCH_STEPS)
+# BENCH_THREADS (default 1) sets both frameworks' threads in the model scripts. A step that
+# fails is recorded as failed, the others still run, and the exit status is 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+QUICK=0
+OUT=${BENCH_RESULTS:-bench/RESULTS.md}
+MODELS=${BENCH_MODELS:-gru4rec din dien bst mind comirec}
+STEPS=${BENCH_STEPS:-}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick|--skip-install) QUICK=1 ;;
+    --out) OUT=$2; shift ;;
+    --models) MODELS=$2; shift ;;
+    --steps) STEPS=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
 WORK=$(mktemp -d /tmp/recbook-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PYTHON=${PYTHON:-python3}
-VENV="$WORK/venv"
+FAILED=0
 
-# Run a step under /usr/bin/time -v; keep its wall-clock seconds and peak memory.
+# Run a step under /usr/bin/time -v; keep its wall-clock time and peak memory as a table row.
 measure() {  # name, command...
   local name=$1; shift
   echo "== $name: $*" >&2
-  /usr/bin/time -v -o "$WORK/$name.time" "$@" > "$WORK/$name.log" 2>&1 \
-    || { echo "$name failed; last lines:" >&2; tail -30 "$WORK/$name.log" >&2; exit 1; }
+  local status=ok
+  /usr/bin/time -v -o "$WORK/$name.time" "$@" > "$WORK/$name.log" 2>&1 || {
+    status=failed; FAILED=1
+    echo "$name failed; last lines:" >&2; tail -30 "$WORK/$name.log" >&2; }
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/$name.time")
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$WORK/$name.time")
-  echo "| $name | $wall | $rss |" >> "$WORK/rows.md"
+  echo "| $name | $wall | $rss | $status |" >> "$WORK/rows.md"
+  [ $status = ok ]
 }
 
-measure install bash -c "$PYTHON -m venv '$VENV' && '$VENV/bin/python' -m pip install -q -r requirements.txt \
-  && '$VENV/bin/python' -m pip install -q -e . --no-deps"
-measure book env RECBOOK_PROGRESS=log "$VENV/bin/python" scripts/bookctl.py build --out "$WORK/book"
-# Failing tests are recorded (last line of the log), not fatal: the timing is what is measured.
-measure test bash -c "'$VENV/bin/python' -m pytest tests -q -rfE -p no:cacheprovider || true"
-# The editable install in the throw-away venv pointed at this checkout; nothing else was touched.
+if [ $QUICK = 1 ]; then
+  PY=${PY:-.venv/bin/python}
+else
+  VENV="$WORK/venv"
+  PY="$VENV/bin/python"
+  measure install bash -c "$PYTHON -m venv '$VENV' && '$PY' -m pip install -q -r requirements.txt \
+    && '$PY' -m pip install -q -e . --no-deps" \
+    || { echo "install failed: nothing else can run in the fresh venv" >&2; exit 1; }
+  measure book env RECBOOK_PROGRESS=log "$PY" scripts/bookctl.py build --out "$WORK/book" || true
+  measure test "$PY" -m pytest tests -q -rfE -p no:cacheprovider --durations=10 || true
+  # (The editable install in the throw-away venv pointed at this checkout; nothing else changed.)
+fi
+[ -x "$PY" ] || { echo "run.sh: no Python at $PY (make venv, or set PY=...)" >&2; exit 1; }
 
-pip_cache=$("$VENV/bin/python" -m pip cache dir 2>/dev/null || echo unknown)
-find_links=$("$VENV/bin/python" -m pip config list 2>/dev/null | grep -i 'find-links\|index-url' | tr '\n' ' ' || true)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
-tests=$(tail -1 "$WORK/test.log")
-failures=$(grep -E '^(FAILED|ERROR) ' "$WORK/test.log" | cut -c1-160 | sed 's/^/  - /' || true)
+# 4. Model throughput: each script prints its own markdown section.
+{
+  echo "## Model throughput and latency (quick preset, built-in data)"
+  echo
+  "$PY" bench/common.py stamp
+  echo "Per model and framework: training samples/s and ms per mini-batch after 3 warm-up"
+  echo "steps; the first step apart (TensorFlow traces its graph there); the median latency of"
+  echo "one inference call on B = 1 and B = 1024 rows (a CTR model's scores; a retrieval model's"
+  echo "interests and top-50; GRU4Rec's next-item scores); and one full pass over the test split"
+  echo "(TensorFlow's \`predict\` traces anew on each call, which its scoring figure includes)."
+  echo "Threads per framework: BENCH_THREADS (${BENCH_THREADS:-1}). Scripts: \`bench/<model>.py\`."
+  echo
+} > "$WORK/models.md"
+for m in $MODELS; do
+  echo "== model $m" >&2
+  args=()
+  [ -n "$STEPS" ] && args=(--steps "$STEPS")
+  if "$PY" bench/$m.py "${args[@]}" > "$WORK/model-$m.md" 2> "$WORK/model-$m.err"; then
+    cat "$WORK/model-$m.md" >> "$WORK/models.md"
+  else
+    FAILED=1
+    echo "bench/$m.py failed; last lines:" >&2; tail -20 "$WORK/model-$m.err" >&2
+    printf '### %s\n\n`bench/%s.py` failed: %s\n\n' "$m" "$m" \
+      "$(grep -v '^\s*$' "$WORK/model-$m.err" | tail -1 | cut -c1-200)" >> "$WORK/models.md"
+  fi
+done
 
-cat > bench/RESULTS.md <<MD
-# Benchmark results
+if [ $QUICK = 1 ]; then
+  "$PY" bench/common.py write "$OUT" --models "$WORK/models.md"
+else
+  pip_cache=$("$PY" -m pip cache dir 2>/dev/null || echo unknown)
+  find_links=$("$PY" -m pip config list 2>/dev/null | grep -i 'find-links\|index-url' | tr '\n' ' ' || true)
+  tests=$(grep -E '(passed|failed|error)' "$WORK/test.log" | tail -1 || echo "no summary line")
+  failures=$(grep -E '^(FAILED|ERROR) ' "$WORK/test.log" | cut -c1-160 | sed 's/^/  - /' || true)
+  cat > "$WORK/build.md" <<MD
+## Install, book build and tests
 
-Written by \`bench/run.sh\` ($(date -u +%Y-%m-%d)); rerun it to refresh. Times are wall clock
-(\`/usr/bin/time -v\`), peak memory is the largest resident set of the step's processes.
+$("$PY" bench/common.py stamp) Wall clock and peak memory (largest resident set of the step's
+processes) from \`/usr/bin/time -v\`.
 
-## Machine
-
-| | |
-| --- | --- |
-| CPU | $(lscpu | awk -F': +' '/Model name/ {print $2; exit}') |
-| cores | $(nproc) usable ($(lscpu | awk -F': +' '/^CPU\(s\)/ {print $2; exit}') online) |
-| RAM | $(free -g | awk '/Mem:/ {print $2}') GiB |
-| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |
-| Python | $($PYTHON --version 2>&1 | cut -d' ' -f2) |
-| commit | $commit$dirty |
-| load | $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-minute load average at the end; other work shares the machine) |
-
-## Timings
-
-| step | wall clock (h:mm:ss) | peak memory (MiB) |
-| --- | --- | --- |
+| step | wall clock (h:mm:ss) | peak memory (MiB) | status |
+| --- | --- | --- | --- |
 $(cat "$WORK/rows.md")
 
 - **install**: a new venv, \`pip install -r requirements.txt\`, \`pip install -e . --no-deps\`.
   pip's cache ($pip_cache) and any local wheel folders/indexes configured for pip
-  ($find_links) were used, so downloads were (mostly) skipped; a cold install also downloads
-  about 1 GB (torch, tensorflow-cpu) and takes longer.
+  (${find_links:-none}) were used, so downloads were (mostly) skipped; a cold install also
+  downloads about 1 GB (torch, tensorflow-cpu) and takes longer.
 - **book**: \`scripts/bookctl.py build\`, the same command as \`make book\` (every chapter executed).
-- **test**: \`pytest tests\`, the same as \`make test\`; it builds the book once more. Result: $tests
+- **test**: \`pytest tests\`, the same as \`make test\` (it builds the book once more). Result: $tests
 $failures
+
+### Chapter execution times (book build)
+
+Seconds per notebook as MyST-NB logs them during the **book** step (RECBOOK_PROGRESS=log).
+
+$("$PY" bench/common.py chapters "$WORK/book.log")
+
+### Slowest tests
+
+$("$PY" bench/common.py durations "$WORK/test.log")
 MD
-echo "wrote bench/RESULTS.md" >&2
-cat bench/RESULTS.md
+  "$PY" bench/common.py write "$OUT" --models "$WORK/models.md" --build "$WORK/build.md"
+fi
+echo "wrote $OUT" >&2
+exit $FAILED

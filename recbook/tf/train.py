@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import weakref
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
@@ -87,10 +88,16 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     return history
 
 
+_FORWARD = weakref.WeakKeyDictionary()  # model -> its traced inference function
+
+
 def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
     """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array."""
-    # Traced once (eager Keras calls are several times slower); batches are checked outside.
-    forward = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    # Traced once per model (eager Keras calls are several times slower); batches are checked
+    # outside the graph.
+    if model not in _FORWARD:
+        _FORWARD[model] = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    forward = _FORWARD[model]
     return np.concatenate([np.asarray(forward(model.prepare(batch)))
                            for batch in iterate(arrays, batch_size)])
 

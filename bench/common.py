@@ -1,0 +1,441 @@
+"""What every benchmark in bench/ shares: threads, the timing loop, the traced train steps,
+inference latency, markdown tables and the machine description.
+
+Imported by the per-model scripts (bench/<model>.py); run by bench/run.sh for the pieces it needs
+in Python:
+
+    python bench/common.py machine                    # the machine, as a markdown table
+    python bench/common.py chapters BUILD_LOG         # per-chapter execution times of a book build
+    python bench/common.py durations PYTEST_LOG       # the slowest tests of a `pytest --durations` run
+    python bench/common.py write RESULTS --models FILE [--build FILE]   # assemble RESULTS.md
+
+torch and tensorflow are imported lazily, so the command line above needs neither.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY_BATCHES = (1, 1024)
+
+
+# ------------------------------------------------------------------------------ settings
+
+def threads() -> int:
+    """BENCH_THREADS (default 1, what a chapter gets on a shared CPU) for both frameworks.
+
+    Call before either framework computes anything: TF fixes its thread pools at its first op."""
+    n = int(os.environ.get("BENCH_THREADS", "1"))
+    import recbook  # noqa: F401  (quiets TensorFlow before its first import)
+    import tensorflow as tf
+    import torch
+    torch.set_num_threads(n)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:  # TF already ran an op: its pools are fixed
+        pass
+    return n
+
+
+def parser(doc: str, steps: int) -> argparse.ArgumentParser:
+    """The command line every per-model script shares (it may add its own options)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=steps, help=f"timed training steps (default {steps})")
+    p.add_argument("--frameworks", default="pytorch,tensorflow",
+                   help="comma-separated subset of pytorch,tensorflow")
+    return p
+
+
+def frameworks(args) -> list[str]:
+    chosen = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    bad = [f for f in chosen if f not in ("pytorch", "tensorflow")]
+    if bad or not chosen:
+        raise SystemExit(f"--frameworks: expected pytorch and/or tensorflow, got {args.frameworks!r}")
+    return chosen
+
+
+# ------------------------------------------------------------------------------- batches
+
+def endless(arrays: dict, batch_size: int, seed: int = 0):
+    """Shuffled full mini-batches of `arrays`, epoch after epoch (a benchmark never runs dry)."""
+    from recbook.data import iterate
+    epoch = 0
+    while True:
+        yield from iterate(arrays, batch_size, shuffle=True, seed=seed + epoch, drop_last=True)
+        epoch += 1
+
+
+def take(arrays: dict, n: int) -> dict:
+    """The first `n` rows of `arrays`, cycling when there are fewer (a latency probe of size n)."""
+    import numpy as np
+    rows = len(next(iter(arrays.values())))
+    idx = np.arange(n) % rows
+    return {k: np.asarray(v)[idx] for k, v in arrays.items()}
+
+
+# ---------------------------------------------------------------------------- train steps
+
+def torch_train_step(model, optimizer):
+    """One optimisation step on a numpy batch, as recbook.torch.train.fit takes it."""
+    model.train()
+
+    def step(batch):
+        optimizer.zero_grad()
+        model.loss(batch)[0].backward()
+        optimizer.step()
+    return step
+
+
+def tf_train_step(model, optimizer, prepare=None):
+    """One optimisation step traced with tf.function, as recbook.tf.train.fit does.
+
+    `prepare(batch)` validates and converts the numpy batch eagerly (default
+    `model.prepare`); variables without a gradient (a branch the loss does not use) are skipped."""
+    import tensorflow as tf
+    prepare = prepare or model.prepare
+
+    @tf.function(reduce_retracing=True)
+    def traced(b):
+        with tf.GradientTape() as tape:
+            loss, _ = model.loss(b, training=True)
+        v = model.trainable_variables
+        optimizer.apply_gradients([(g, w) for g, w in zip(tape.gradient(loss, v), v) if g is not None])
+
+    return lambda batch: traced(prepare(batch))
+
+
+def torch_infer(model, forward=None):
+    """`forward(batch)` (default `model(batch)`) in eval mode without autograd."""
+    import torch
+    forward = forward or model
+
+    def infer(batch):
+        model.eval()
+        with torch.no_grad():
+            return forward(batch)
+    return infer
+
+
+def tf_infer(model, prepare=None):
+    """`model(batch, training=False)` traced with tf.function, as recbook.tf.train.predict does."""
+    import tensorflow as tf
+    prepare = prepare or model.prepare
+    traced = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    return lambda batch: traced(prepare(batch))
+
+
+# -------------------------------------------------------------------------------- timing
+
+def seconds(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def timed(step, batches, n: int, warmup: int = 3) -> tuple[float, float]:
+    """(seconds of the first step, seconds of `n` steps after `warmup` more untimed ones).
+
+    The first step pays for tracing (TF) and allocations; it is reported apart."""
+    first = seconds(step, next(batches))
+    for _ in range(warmup):
+        step(next(batches))
+    start = time.perf_counter()
+    for _ in range(n):
+        step(next(batches))
+    return first, time.perf_counter() - start
+
+
+def latency_ms(infer, batch: dict, repeats: int | None = None) -> float:
+    """Median milliseconds of `infer(batch)` after one untimed call (tracing)."""
+    rows = len(next(iter(batch.values())))
+    repeats = repeats or (30 if rows <= 64 else 5)
+    infer(batch)
+    return 1000 * statistics.median(seconds(infer, batch) for _ in range(repeats))
+
+
+def train_numbers(step, batches, steps: int, batch_size: int) -> dict:
+    """Training throughput (samples/s), ms per mini-batch, and the first step's seconds."""
+    first, total = timed(step, batches, steps)
+    return {"samples_s": steps * batch_size / total, "ms_batch": 1000 * total / steps,
+            "first_s": first}
+
+
+def inference_numbers(infer, probe: dict, evaluate=None, n_eval: int | None = None) -> dict:
+    """Latency of `infer` on the first rows of `probe` at each of LATENCY_BATCHES, and the
+    throughput of one full evaluation pass `evaluate()` over `n_eval` samples."""
+    out = {f"latency_{b}": latency_ms(infer, take(probe, b)) for b in LATENCY_BATCHES}
+    if evaluate is not None:
+        out["eval_s"] = n_eval / seconds(evaluate)
+    return out
+
+
+def measure(step, batches, steps: int, batch_size: int, infer, probe: dict, evaluate=None,
+            n_eval: int | None = None) -> dict:
+    """Everything a table row reports for one model in one framework: training first, then
+    inference (see train_numbers and inference_numbers)."""
+    return {**train_numbers(step, batches, steps, batch_size),
+            **inference_numbers(infer, probe, evaluate, n_eval)}
+
+
+# ------------------------------------------------------------------- the two model kinds
+
+def _adam(framework, model, lr):
+    if framework == "pytorch":
+        import torch
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    import keras
+    return keras.optimizers.Adam(lr)
+
+
+def bench_ctr(framework: str, model, data, P: dict, steps: int, prepare=None) -> dict:
+    """A CTR model (DIN, DIEN, BST): Adam steps on data.train, latency of the forward pass,
+    scoring of data.test with recbook's `predict` (samples/s)."""
+    if framework == "pytorch":
+        from recbook.torch.train import predict
+        step, infer = torch_train_step(model, _adam(framework, model, P["lr"])), torch_infer(model)
+    else:
+        from recbook.tf.train import predict
+        step = tf_train_step(model, _adam(framework, model, P["lr"]), prepare)
+        infer = tf_infer(model)
+    return measure(step, endless(data.train, P["batch_size"]), steps, P["batch_size"], infer,
+                   data.test, lambda: predict(model, data.test), len(data.test["label"]))
+
+
+def bench_retrieval(framework: str, model, data, P: dict, steps: int, query) -> dict:
+    """A retrieval model (YouTube DNN, MIND, ComiRec): Adam steps on data.train; latency of
+    serving (user interests, then `query(model, index, batch, to_numpy)`: top-N from the faiss
+    index built once); serving every test user in chunks of 512 with the index built (users/s)."""
+    from recbook.data import iterate
+    from recbook.retrieval import ItemIndex
+    step = (torch_train_step if framework == "pytorch" else tf_train_step)(
+        model, _adam(framework, model, P["lr"]))
+    out = train_numbers(step, endless(data.train, P["batch_size"]), steps, P["batch_size"])
+    if framework == "pytorch":
+        import torch
+        model.eval()
+        no_grad, to_numpy = torch.no_grad, (lambda x: x.detach().cpu().numpy())
+    else:
+        import contextlib
+        import numpy as np
+        no_grad, to_numpy = contextlib.nullcontext, np.asarray
+
+    def serve_all():
+        index = ItemIndex(to_numpy(model.item_embeddings()))
+        for part in iterate(data.test, 512):
+            query(model, index, part, to_numpy)
+
+    with no_grad():
+        index = ItemIndex(to_numpy(model.item_embeddings()))
+        out.update(inference_numbers(lambda b: query(model, index, b, to_numpy), data.test,
+                                     serve_all, len(data.test["target_item"])))
+    return out
+
+
+# -------------------------------------------------------------------------------- tables
+
+def table(headers, rows) -> str:
+    """A markdown table; floats are written with thousands separators / one decimal."""
+    def fmt(x):
+        if x is None:
+            return "–"
+        if isinstance(x, float):
+            return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) < 1 else f"{x:.1f}"
+        return str(x)
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(fmt(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+FRAMEWORK_NAMES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
+
+
+def report(title: str, settings: str, results: list[tuple[str, str, dict]], eval_header: str,
+           sample: str = "samples") -> None:
+    """Print one model's section: a heading, its settings, and a table with one row per
+    (model, framework) measured: training throughput, first step, latency, evaluation."""
+    headers = ["model", "framework", f"train {sample}/s", "ms / batch", "first step (s)"]
+    headers += [f"latency B={b} (ms)" for b in LATENCY_BATCHES] + [eval_header]
+    rows = [[model, FRAMEWORK_NAMES.get(fw, fw), r["samples_s"], r["ms_batch"], r["first_s"]]
+            + [r.get(f"latency_{b}") for b in LATENCY_BATCHES] + [r.get("eval_s")]
+            for model, fw, r in results]
+    print(f"### {title}\n\n{settings}; BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}, "
+          f"load {os.getloadavg()[0]:.1f}.\n\n{table(headers, rows)}\n", flush=True)
+
+
+# ------------------------------------------------------------------------------- machine
+
+def _run(cmd) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    for dist in {"tensorflow": ("tensorflow-cpu", "tensorflow")}.get(module, (module,)):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            pass
+    return "not installed"
+
+
+def gpu() -> str:
+    names = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
+    return names.replace("\n", "; ") or "none"
+
+
+def machine() -> list[tuple[str, str]]:
+    """What the numbers depend on: hardware, software and the code's version."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem = next((int(ln.split()[1]) // 2**20 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
+    os_name = platform.platform()
+    if Path("/etc/os-release").exists():
+        os_name = dict(ln.split("=", 1) for ln in Path("/etc/os-release").read_text().splitlines()
+                       if "=" in ln).get("PRETTY_NAME", os_name).strip('"')
+    commit = _run(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    if _run(["git", "status", "--porcelain"]):
+        commit += " (with uncommitted changes)"
+    return [("CPU", cpu_name()), ("cores", f"{usable} usable ({os.cpu_count()} online)"),
+            ("RAM", f"{mem} GiB"), ("GPU", gpu()), ("OS", os_name),
+            ("Python", platform.python_version()),
+            ("frameworks", f"{_version('torch')}, {_version('tensorflow')}, {_version('keras')}"),
+            ("commit", commit),
+            ("load", " ".join(f"{x:.1f}" for x in os.getloadavg())
+             + " (1/5/15-minute load average when written; other work may share the machine)")]
+
+
+def machine_table() -> str:
+    return table(["", ""], machine())
+
+
+# ------------------------------------------------------------------------------ build log
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXECUTED = re.compile(r"^(\S+\.(?:ipynb|md)): Executed notebook in ([0-9.]+) seconds")
+_FAILED = re.compile(r"^(\S+\.(?:ipynb|md)): Executing notebook failed")
+
+
+def chapter_times(log: str) -> list[tuple[str, float | None]]:
+    """(chapter, seconds) per notebook MyST-NB executed, from a `jupyter-book build` log; a
+    notebook that failed has None. MyST-NB logs `<path>: Executed notebook in S seconds`."""
+    out = []
+    for line in _ANSI.sub("", log).splitlines():
+        for rx, ok in ((_EXECUTED, True), (_FAILED, False)):
+            m = rx.match(line.strip())
+            if m:
+                out.append((Path(m.group(1)).stem, float(m.group(2)) if ok else None))
+    return out
+
+
+def chapters_table(log: str) -> str:
+    times = chapter_times(log)
+    if not times:
+        return "(the build log names no executed notebook: did the build stop before executing?)"
+    rows = [(name, "failed" if s is None else f"{s:.1f}") for name, s in times]
+    total = sum(s for _, s in times if s is not None)
+    return table(["chapter", "execution (s)"], rows + [("**all chapters**", f"**{total:.1f}**")])
+
+
+def slowest_tests(log: str, n: int = 10) -> str:
+    """The slowest tests from `pytest --durations=N` output, as a markdown table."""
+    text = _ANSI.sub("", log)
+    if "slowest" not in text:
+        return ""
+    rows = []
+    for line in text.split("slowest", 1)[1].splitlines()[1:]:
+        m = re.match(r"^([0-9.]+)s (call|setup|teardown)\s+(\S+)", line.strip())
+        if m:
+            rows.append((m.group(3), m.group(2), m.group(1)))
+        elif rows and not line.strip():
+            break
+    return table(["test", "phase", "seconds"], rows[:n]) if rows else ""
+
+
+# ---------------------------------------------------------------------------- RESULTS.md
+
+MARK = "<!-- bench:{} -->"
+
+
+def _block(text: str, name: str) -> str | None:
+    m = re.search(rf"{re.escape(MARK.format(name))}\n(.*?)\n{re.escape(MARK.format('/' + name))}", text, re.S)
+    return m.group(1) if m else None
+
+
+def write_results(path: Path, models: str, build: str | None) -> None:
+    """Write RESULTS.md: machine, then the build block (install, book, chapters, tests) and the
+    models block. Without a new build block the previous file's is kept when it was measured
+    on the same hardware (CPU, cores, RAM), else dropped with a note."""
+    hardware = {k: v for k, v in machine() if k in ("CPU", "cores", "RAM", "GPU")}
+    if build is None and path.exists():
+        old = path.read_text()
+        kept = _block(old, "build")
+        same = all(f"| {k} | {v} |" in old for k, v in hardware.items())
+        build = kept if kept and same else (
+            "Install, book-build and test times were not measured on this machine: run "
+            "`bash bench/run.sh` without `--quick`.")
+    elif build is None:
+        build = "Not measured: run `bash bench/run.sh` without `--quick`."
+    path.write_text(
+        "# Benchmark results\n\n"
+        "Written by `bench/run.sh` (`make bench`); rerun it to refresh (`bash bench/run.sh --quick`\n"
+        "reruns only the model throughput and keeps the install/book/test block when the hardware\n"
+        "is unchanged). Each block says when and at which commit it was measured.\n\n"
+        f"## Machine\n\n{machine_table()}\n\n"
+        f"{MARK.format('build')}\n{build.strip()}\n{MARK.format('/build')}\n\n"
+        f"{MARK.format('models')}\n{models.strip()}\n{MARK.format('/models')}\n")
+
+
+def stamp() -> str:
+    """`measured <UTC time> at commit <c>`: the line every block starts with."""
+    commit = dict(machine())["commit"]
+    return f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} at commit {commit}."
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("machine")
+    sub.add_parser("stamp")
+    sub.add_parser("chapters").add_argument("log", type=Path)
+    sub.add_parser("durations").add_argument("log", type=Path)
+    w = sub.add_parser("write")
+    w.add_argument("results", type=Path)
+    w.add_argument("--models", type=Path, required=True, help="markdown of the model sections")
+    w.add_argument("--build", type=Path, help="markdown of the install/book/test block")
+    args = p.parse_args(argv)
+    if args.command == "machine":
+        print(machine_table())
+    elif args.command == "stamp":
+        print(stamp())
+    elif args.command == "chapters":
+        print(chapters_table(args.log.read_text(errors="replace")))
+    elif args.command == "durations":
+        print(slowest_tests(args.log.read_text(errors="replace")))
+    else:
+        write_results(args.results, args.models.read_text(),
+                      args.build.read_text() if args.build else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
