@@ -96,7 +96,8 @@ def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
     # Traced once per model (eager Keras calls are several times slower); batches are checked
     # outside the graph.
     if model not in _FORWARD:
-        _FORWARD[model] = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+        ref = weakref.ref(model)  # a strong reference here would keep the model alive forever
+        _FORWARD[model] = tf.function(lambda b: ref()(b, training=False), reduce_retracing=True)
     forward = _FORWARD[model]
     return np.concatenate([np.asarray(forward(model.prepare(batch)))
                            for batch in iterate(arrays, batch_size)])
