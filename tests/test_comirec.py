@@ -6,7 +6,7 @@ import torch
 from conftest import make_ctr_batch, make_meta
 from recbook import aggregation, metrics
 from recbook.retrieval import ItemIndex, topk_multi_interest
-from recbook.torch import comirec
+from recbook.torch import comirec, youtube_dnn
 from recbook.torch.comirec import ComiRecDR, ComiRecSA
 from recbook.torch.mind import squash
 
@@ -59,6 +59,32 @@ def test_sa_equals_the_equations(meta):
         s = ex.W2(torch.tanh(ex.W1(H + ex.P[:n])))  # [n, K]
         A = torch.softmax(s, 0)  # eq. 6: each head normalised over the n behaviours
         assert torch.allclose(V[r], A.T @ H, atol=1e-6)  # eq. 7
+
+
+def test_sa_starts_from_the_official_dense_initialisation(meta):
+    """W1, W2: Glorot-uniform kernels and zero biases (tf.layers.dense / Keras), not torch's
+    default Linear init, so the PyTorch and TensorFlow twins start from the same distribution."""
+    torch.manual_seed(0)
+    ex = ComiRecSA(meta, d=8, K=3).extractor
+    for dense in (ex.W1, ex.W2):
+        fan_out, fan_in = dense.weight.shape
+        limit = (6 / (fan_in + fan_out)) ** 0.5
+        assert (dense.bias == 0).all()
+        assert dense.weight.abs().max() <= limit
+        assert dense.weight.abs().max() > 0.8 * limit  # the whole Glorot range is used
+
+
+def test_comirec_shares_the_retrieval_base_without_profile_or_tower(meta):
+    """ComiRec is a RetrievalModel (not a YouTubeDNN missing its __init__): no profile keys,
+    no ReLU tower, K interests kept, a batch without profile features is enough."""
+    from recbook.torch.youtube_dnn import RetrievalModel, YouTubeDNN
+    for cls in (ComiRecDR, ComiRecSA):
+        model = cls(meta, d=8, K=3)
+        assert isinstance(model, RetrievalModel) and not isinstance(model, YouTubeDNN)
+        assert not hasattr(model, "tower") and len(model.emb.profile_emb) == 0
+        b = {k: v for k, v in _batch(meta).items() if k not in meta.profile}
+        assert model.user_interests(b).shape == (6, 3, 8)
+        assert model(b).shape == (6,)
 
 
 # --------------------------------------------------------------------------- ComiRec-DR
@@ -143,7 +169,7 @@ def test_hard_readout_and_official_negatives(meta, monkeypatch):
         seen["n_neg"] = n_neg
         return (user * 0).sum()
 
-    monkeypatch.setattr(comirec, "sampled_softmax_loss", spy)
+    monkeypatch.setattr(youtube_dnn, "sampled_softmax_loss", spy)  # the shared loss
     model.loss(_batch(meta, B=7))
     assert seen["n_neg"] == 70  # 10 × batch size, as the official code
     ComiRecSA(meta, d=8, K=3, n_neg=33).loss(_batch(meta, B=7))

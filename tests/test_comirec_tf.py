@@ -54,7 +54,7 @@ def test_torch_equals_tensorflow(meta, name):
     vf, _ = tm.training_vector(Vf, tm.emb.items(bf["target_item"], bf["target_cat"]), mf)
     lt = pt_ssl(v, pt.item_embeddings(), bt["target_item"], 5, negatives=torch.as_tensor(neg))
     lf = tf_ssl(vf, tm.item_embeddings(), bf["target_item"], 5, negatives=neg)
-    assert abs(float(lt) - float(lf)) < 1e-5
+    assert abs(lt.item() - float(lf)) < 1e-5
 
 
 def test_tf_masks_empty_history_and_gradients(meta):

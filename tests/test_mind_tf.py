@@ -124,6 +124,19 @@ def test_routing_noise_is_fresh_per_call_and_seedable():
     assert not any("logit" in v.path for v in model.variables)
 
 
+def test_routing_noise_is_fresh_in_every_traced_call():
+    """Inside tf.function (as the fit loop runs it) the routing logits are redrawn per call:
+    no noise is frozen into the graph as a constant and no state is carried between batches."""
+    meta = make_meta()
+    batch = {k: tf.constant(v) for k, v in retrieval_batch(meta).items()}
+    model = tfm.MIND(meta, **SMALL)
+    model.user_interests(batch)  # build
+    traced = tf.function(lambda b: model.interests(b)[2]["routing_iterations"][:, 0])
+    first, second = traced(batch).numpy(), traced(batch).numpy()
+    real = np.arange(meta.max_len)[None] < retrieval_batch(meta)["hist_len"][:, None]
+    assert not np.allclose(first[real], second[real])
+
+
 def test_trains_with_the_tf_fit_loop_and_gradients_reach_every_weight():
     meta = make_meta()
     batch = retrieval_batch(meta, B=16, seed=2)

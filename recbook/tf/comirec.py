@@ -5,17 +5,13 @@ file's docstring for what follows the official code where the paper is silent).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import RecModel, copy_linear, masked_softmax, sampled_softmax_loss, \
-    sequence_mask
+from recbook.tf.layers import copy_linear, masked_softmax, sequence_mask
 from recbook.tf.mind import dynamic_routing
-from recbook.tf.youtube_dnn import TARGET_KEYS, USER_KEYS, EmbeddingPooling, YouTubeDNN, \
-    copy_pooling
+from recbook.tf.youtube_dnn import RetrievalModel, copy_pooling
 
 
 def _check_length(T: int, max_len: int):
@@ -71,44 +67,29 @@ class SelfAttentiveExtractor(keras.layers.Layer):
         return tf.matmul(A, e), {"attention": A}  # eq. 7
 
 
-class ComiRec(YouTubeDNN):
+class ComiRec(RetrievalModel):
     """Shared by ComiRec-DR and -SA: embeddings, hard readout (eq. 8), sampled softmax."""
 
     def __init__(self, meta, d: int = 32, K: int = 4, n_neg: int | None = None,
                  neg_ratio: int = 10, logq: bool = True, **kwargs):
-        RecModel.__init__(self, **kwargs)  # not YouTubeDNN's: no profile embeddings, no tower
-        if d < 1 or K < 1 or (n_neg is not None and n_neg < 1) or neg_ratio < 1:
-            raise ValueError(f"d, K, n_neg and neg_ratio must be >= 1, got d={d}, K={K}, "
+        super().__init__(meta, d, profile_dim=0, logq=logq, **kwargs)
+        if K < 1 or (n_neg is not None and n_neg < 1) or neg_ratio < 1:
+            raise ValueError(f"K, n_neg and neg_ratio must be >= 1, got K={K}, "
                              f"n_neg={n_neg}, neg_ratio={neg_ratio}")
-        self.meta, self.d, self.K = meta, d, K
-        self.n_neg, self.neg_ratio, self.logq = n_neg, neg_ratio, logq
-        self.user_keys = USER_KEYS
-        self.keys = USER_KEYS + TARGET_KEYS
-        self.emb = EmbeddingPooling(replace(meta, profile={}), d, 0)
+        self.K, self.n_neg, self.neg_ratio = K, n_neg, neg_ratio
 
     def interests(self, b, training=False, routing_logits=None, generator=None):
         H = self.emb.items(b["hist_items"], b["hist_cats"])
         V, att = self.extractor(H, b["hist_len"])
         return V, tf.ones(tf.shape(V)[:2], dtype=tf.bool), att
 
-    def interest_mask(self, batch):
-        b = self.user_inputs(batch)
-        return tf.ones((tf.shape(b["hist_len"])[0], self.K), dtype=tf.bool)
-
     def training_vector(self, V, e_target, interest_mask):
         """Eq. 8: v_u = V_u[:, argmax(V_uᵀ e_i)]."""
         k = tf.argmax(tf.reduce_sum(V * e_target[:, None, :], -1), axis=1)
         return tf.gather(V, k, batch_dims=1), {"readout": k}
 
-    def loss(self, batch, training=True, routing_logits=None, generator=None):
-        b = self.prepare(batch)
-        V, imask, _ = self.interests(b, training=training)
-        e_t = self.emb.items(b["target_item"], b["target_cat"])
-        v_u, _ = self.training_vector(V, e_t, imask)
-        n_neg = self.n_neg or self.neg_ratio * tf.shape(V)[0]
-        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"], n_neg,
-                                    logq=self.logq)
-        return loss, {"loss": loss}
+    def n_negatives(self, batch_size):
+        return self.n_neg or self.neg_ratio * batch_size
 
 
 class ComiRecDR(ComiRec):

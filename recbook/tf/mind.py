@@ -77,7 +77,7 @@ def label_aware_attention(V, e, p: float, mask=None):
 
 
 class MultiInterestExtractor(keras.layers.Layer):
-    """Sec. 4.3: B2I dynamic routing with one shared bilinear S; b_ij ~ N(0, σ²) per call."""
+    """Multi-interest extractor layer: B2I routing, one shared S, b_ij ~ N(0, σ²) per call."""
 
     def __init__(self, d: int, K: int = 4, iterations: int = 3, dynamic_k: bool = True,
                  sigma: float = 1.0, **kwargs):

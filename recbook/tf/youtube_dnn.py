@@ -2,9 +2,12 @@
 
 The twin of recbook/torch/youtube_dnn.py (same classes, arguments and equations; read that
 file's docstrings for the why): e_i = mean(item, category) embeddings (MIND eq. 2), one user
-vector from ReLU layers over [mean-pooled history ; profile], sampled-softmax training.
+vector from ReLU layers over [mean-pooled history ; profile], sampled-softmax training;
+``RetrievalModel`` is the shared base of YouTubeDNN, MIND and ComiRec.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
@@ -20,7 +23,7 @@ TARGET_KEYS = ("target_item", "target_cat")
 
 
 class EmbeddingPooling(keras.layers.Layer):
-    """Embedding & pooling layer (MIND Sec. 4.2): e_i = mean(item id vector, category vector)."""
+    """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""
 
     def __init__(self, meta, d: int, profile_dim: int, **kwargs):
         super().__init__(**kwargs)
@@ -45,19 +48,21 @@ class EmbeddingPooling(keras.layers.Layer):
         return tf.concat(parts, -1)
 
 
-class YouTubeDNN(RecModel):
-    """One user vector u [B, d] from the mean-pooled history and the profile; K = 1."""
+class RetrievalModel(RecModel):
+    """What every retrieval model shares; the twin of recbook.torch.youtube_dnn.RetrievalModel."""
 
-    def __init__(self, meta, d: int = 32, profile_dim: int = 8, hidden=(64,), n_neg: int = 100,
-                 logq: bool = True, **kwargs):
+    K = 1
+
+    def __init__(self, meta, d: int, profile_dim: int = 0, logq: bool = True, **kwargs):
         super().__init__(**kwargs)
-        if d < 1 or n_neg < 1:
-            raise ValueError(f"d and n_neg must be >= 1, got d={d}, n_neg={n_neg}")
-        self.meta, self.d, self.n_neg, self.logq = meta, d, n_neg, logq
-        self.user_keys = USER_KEYS + tuple(meta.profile)
+        if d < 1 or profile_dim < 0:
+            raise ValueError(f"d must be >= 1 and profile_dim >= 0, got d={d}, "
+                             f"profile_dim={profile_dim}")
+        self.meta, self.d, self.logq = meta, d, logq
+        profile = dict(meta.profile) if profile_dim else {}
+        self.user_keys = USER_KEYS + tuple(profile)
         self.keys = self.user_keys + TARGET_KEYS
-        self.emb = EmbeddingPooling(meta, d, profile_dim)
-        self.tower = MLP(d + self.emb.profile_width, tuple(hidden) + (d,), "relu")
+        self.emb = EmbeddingPooling(replace(meta, profile=profile), d, profile_dim)
 
     def build(self, input_shape=None):
         # The sublayers build themselves on their first call; there is no state of our own.
@@ -69,12 +74,15 @@ class YouTubeDNN(RecModel):
         return as_tensors(batch)
 
     def interests(self, b, training=False, routing_logits=None, generator=None):
-        e = self.emb.items(b["hist_items"], b["hist_cats"])
-        mask = tf.cast(sequence_mask(b["hist_len"], e.shape[1]), e.dtype)
-        mean = tf.reduce_sum(e * mask[..., None], 1) / tf.maximum(
-            tf.reduce_sum(mask, 1, keepdims=True), 1.0)
-        u = self.tower(tf.concat([mean, self.emb.profile(b)], -1), training=training)
-        return u[:, None, :], tf.ones_like(u[:, :1], dtype=tf.bool), {"pooling": mask}
+        """(V_u [B, K, d], interest mask [B, K] bool, attention dict) of converted batch b."""
+        raise NotImplementedError(f"{type(self).__name__} must define interests()")
+
+    def training_vector(self, V, e_target, interest_mask):
+        """(the one vector [B, d] the sampled softmax scores, extra outputs dict)."""
+        raise NotImplementedError(f"{type(self).__name__} must define training_vector()")
+
+    def n_negatives(self, batch_size):
+        return self.n_neg
 
     def user_interests(self, batch, routing_logits=None, generator=None):
         return self.interests(self.user_inputs(batch), routing_logits=routing_logits,
@@ -82,20 +90,17 @@ class YouTubeDNN(RecModel):
 
     def interest_mask(self, batch):
         b = self.user_inputs(batch)
-        return tf.ones((tf.shape(b["hist_len"])[0], 1), dtype=tf.bool)
+        return tf.ones((tf.shape(b["hist_len"])[0], self.K), dtype=tf.bool)
 
     def item_embeddings(self):
         return self.emb.all_items()
-
-    def training_vector(self, V, e_target, interest_mask):
-        return V[:, 0], {}
 
     def call(self, batch, training=False, return_attention=False, routing_logits=None,
              generator=None):
         """f_score (MIND eq. 3) of each row's target item: max_k e_target · v_u^k, [B]."""
         b = self.prepare(batch)
         V, imask, att = self.interests(b, training=training, routing_logits=routing_logits,
-                                         generator=generator)
+                                       generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
         scores = tf.reduce_sum(V * e_t[:, None, :], -1)
         scores = tf.where(imask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
@@ -108,12 +113,35 @@ class YouTubeDNN(RecModel):
     def loss(self, batch, training=True, routing_logits=None, generator=None):
         b = self.prepare(batch)
         V, imask, _ = self.interests(b, training=training, routing_logits=routing_logits,
-                                         generator=generator)
+                                     generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
         v_u, _ = self.training_vector(V, e_t, imask)
-        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"], self.n_neg,
-                                    logq=self.logq)
+        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"],
+                                    self.n_negatives(tf.shape(V)[0]), logq=self.logq)
         return loss, {"loss": loss}
+
+
+class YouTubeDNN(RetrievalModel):
+    """One user vector u [B, d] from the mean-pooled history and the profile; K = 1."""
+
+    def __init__(self, meta, d: int = 32, profile_dim: int = 8, hidden=(64,), n_neg: int = 100,
+                 logq: bool = True, **kwargs):
+        super().__init__(meta, d, profile_dim, logq, **kwargs)
+        if n_neg < 1:
+            raise ValueError(f"n_neg must be >= 1, got n_neg={n_neg}")
+        self.n_neg = n_neg
+        self.tower = MLP(d + self.emb.profile_width, tuple(hidden) + (d,), "relu")
+
+    def interests(self, b, training=False, routing_logits=None, generator=None):
+        e = self.emb.items(b["hist_items"], b["hist_cats"])
+        mask = tf.cast(sequence_mask(b["hist_len"], e.shape[1]), e.dtype)
+        mean = tf.reduce_sum(e * mask[..., None], 1) / tf.maximum(
+            tf.reduce_sum(mask, 1, keepdims=True), 1.0)
+        u = self.tower(tf.concat([mean, self.emb.profile(b)], -1), training=training)
+        return u[:, None, :], tf.ones_like(u[:, :1], dtype=tf.bool), {"pooling": mask}
+
+    def training_vector(self, V, e_target, interest_mask):
+        return V[:, 0], {}
 
 
 def copy_pooling(tf_emb: EmbeddingPooling, torch_emb):

@@ -24,14 +24,12 @@ official code draws them log-uniformly over ids).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import nn
 
-from recbook.torch.layers import RecModel, masked_softmax, sampled_softmax_loss, sequence_mask
+from recbook.torch.layers import masked_softmax, sequence_mask
 from recbook.torch.mind import dynamic_routing
-from recbook.torch.youtube_dnn import TARGET_KEYS, USER_KEYS, EmbeddingPooling, YouTubeDNN
+from recbook.torch.youtube_dnn import RetrievalModel
 
 
 def _check_length(T: int, max_len: int):
@@ -85,6 +83,9 @@ class SelfAttentiveExtractor(nn.Module):
         d_a = 4 * d if d_a is None else d_a
         self.W1 = nn.Linear(d, d_a)
         self.W2 = nn.Linear(d_a, K)
+        for dense in (self.W1, self.W2):  # tf.layers.dense's (and Keras') defaults, as official
+            nn.init.xavier_uniform_(dense.weight)
+            nn.init.zeros_(dense.bias)
         self.P = nn.Parameter(torch.empty(max_len, d)) if positional else None
         if positional:
             nn.init.xavier_uniform_(self.P)  # TF's default for a get_variable, as official
@@ -99,26 +100,22 @@ class SelfAttentiveExtractor(nn.Module):
         return A @ e, {"attention": A}  # eq. 7: V_u = H A, [B, K, d]
 
 
-class ComiRec(YouTubeDNN):
+class ComiRec(RetrievalModel):
     """What ComiRec-DR and ComiRec-SA share (Fig. 2): embeddings, the hard readout, the loss.
 
-    It reuses YouTubeDNN's serving methods (``forward`` = max_k e_targetᵀ v_u^k, i.e. eq. 11,
-    ``user_interests``, ``item_embeddings``) but builds neither a user profile nor a ReLU tower:
-    ComiRec's interests come straight from the extractor. ``n_neg=None`` draws
-    ``neg_ratio`` × batch-size negatives per batch, as the official code.
+    Serving and scoring come from ``RetrievalModel`` (``forward`` = max_k e_targetᵀ v_u^k,
+    i.e. eq. 11, ``user_interests``, ``item_embeddings``); there is no user profile and no ReLU
+    tower: ComiRec's interests come straight from the extractor, all K of them kept.
+    ``n_neg=None`` draws ``neg_ratio`` × batch-size negatives per batch, as the official code.
     """
 
     def __init__(self, meta, d: int = 32, K: int = 4, n_neg: int | None = None,
                  neg_ratio: int = 10, logq: bool = True):
-        RecModel.__init__(self)  # not YouTubeDNN's: no profile embeddings, no tower
-        if d < 1 or K < 1 or (n_neg is not None and n_neg < 1) or neg_ratio < 1:
-            raise ValueError(f"d, K, n_neg and neg_ratio must be >= 1, got d={d}, K={K}, "
+        super().__init__(meta, d, profile_dim=0, logq=logq)
+        if K < 1 or (n_neg is not None and n_neg < 1) or neg_ratio < 1:
+            raise ValueError(f"K, n_neg and neg_ratio must be >= 1, got K={K}, "
                              f"n_neg={n_neg}, neg_ratio={neg_ratio}")
-        self.meta, self.d, self.K = meta, d, K
-        self.n_neg, self.neg_ratio, self.logq = n_neg, neg_ratio, logq
-        self.user_keys = USER_KEYS
-        self.keys = USER_KEYS + TARGET_KEYS
-        self.emb = EmbeddingPooling(replace(meta, profile={}), d, 0)
+        self.K, self.n_neg, self.neg_ratio = K, n_neg, neg_ratio
 
     def interests(self, b, routing_logits=None, generator=None):
         """(V_u [B, K, d], interest mask [B, K] (all True), attention dict)."""
@@ -126,26 +123,14 @@ class ComiRec(YouTubeDNN):
         V, att = self.extractor(H, b["hist_len"])
         return V, torch.ones(V.shape[:2], dtype=torch.bool, device=V.device), att
 
-    def interest_mask(self, batch) -> torch.Tensor:
-        """[B, K] bool: ComiRec always keeps its K interests."""
-        b = self.user_inputs(batch)
-        return torch.ones((b["hist_len"].shape[0], self.K), dtype=torch.bool, device=self.device)
-
     def training_vector(self, V, e_target, interest_mask):
         """Eq. 8: v_u = V_u[:, argmax(V_uᵀ e_i)], the interest closest to the target."""
         k = (V * e_target[:, None, :]).sum(-1).argmax(1)
         return V[torch.arange(V.shape[0], device=V.device), k], {"readout": k}
 
-    def loss(self, batch, routing_logits=None, generator=None):
-        """Eqs. 9-10 by sampled softmax: the target against shared uniform negatives."""
-        b = self.prepare(batch)
-        V, imask, _ = self.interests(b)
-        e_t = self.emb.items(b["target_item"], b["target_cat"])
-        v_u, _ = self.training_vector(V, e_t, imask)
-        n_neg = self.n_neg or self.neg_ratio * V.shape[0]
-        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"], n_neg,
-                                    logq=self.logq, generator=generator)
-        return loss, {"loss": loss.item()}
+    def n_negatives(self, batch_size):
+        """Eqs. 9-10 by sampled softmax: ``n_neg``, else ``neg_ratio`` × batch size."""
+        return self.n_neg or self.neg_ratio * batch_size
 
 
 class ComiRecDR(ComiRec):

@@ -9,9 +9,10 @@ representation, p the label-aware attention's power (eq. 10).
 Equation numbers follow arXiv:1904.08030v1 (eqs. 4-7: dynamic routing as in capsule networks,
 eq. 8: the B2I logit, eq. 9: K'_u, eq. 10: label-aware attention, eqs. 11-12: the loss;
 Algorithm 1: B2I dynamic routing). Where the paper is silent or ambiguous, see the comments:
-- which axis the routing softmax normalises: the paper's eq. 6 indexes the sum like Sabour et
-  al. (over capsules j), so every behaviour spreads over the interests; we do the same, as
-  ComiRec's official capsule code does (DeepMatch normalises over behaviours instead);
+- which axis the routing softmax normalises: eq. 6 sums b_ik over k in the capsule position
+  (as Sabour et al.) but up to m, the number of behaviours. We follow the index: every
+  behaviour spreads over the interests, as ComiRec's official capsule code does (DeepMatch
+  follows the limit and normalises over behaviours);
 - gradients: routing iterations 1..r-1 see stopped-gradient behaviours; only the last one is
   differentiated, as common implementations (ComiRec's official code) do;
 - pow(x, p) of eq. 10 for a negative score: see ``label_aware_attention``.
@@ -125,7 +126,7 @@ def label_aware_attention(V: torch.Tensor, e: torch.Tensor, p: float,
 
 
 class MultiInterestExtractor(nn.Module):
-    """The multi-interest extractor layer (Sec. 4.3): B2I dynamic routing with one shared S.
+    """The paper's multi-interest extractor layer: B2I dynamic routing with one shared S.
 
     K: the largest number of interest capsules; dynamic_k: use K'_u (eq. 9) instead of K for
     every user; sigma: the routing logits' initial standard deviation (b_ij ~ N(0, σ²), drawn
@@ -171,9 +172,10 @@ class MIND(YouTubeDNN):
     attention, sampled softmax.
 
     Each interest capsule u_j is concatenated with the profile P_u and passed through the same
-    two ReLU layers (hidden, then d) to give v_u^j (Sec. 4.3, "concatenated with the user
-    profile embedding and transformed by several ReLU layers"). Interests beyond K'_u are set
-    to exactly 0 and masked everywhere (attention, f_score, retrieval).
+    two ReLU layers (hidden, then d) to give v_u^j (multi-interest extractor layer:
+    "concatenated with the user profile embedding and transformed by several ReLU layers").
+    Interests beyond K'_u are set to exactly 0 and masked everywhere (attention, f_score,
+    retrieval).
     ``model(batch)``: f_score (eq. 3) of the target; ``user_interests(batch)``: V_u [B, K, d].
     Routing noise: pass ``generator=`` (a torch.Generator) or ``routing_logits=`` [B, T, K] to
     ``forward``/``loss``/``user_interests``; by default it comes from torch's global generator.

@@ -1,6 +1,7 @@
 """YouTube DNN (Covington et al., RecSys 2016), the single-vector baseline of MIND, in PyTorch.
 
-The retrieval skeleton MIND builds on (Li et al., 2019, Sec. 4.1–4.2 and 4.4):
+The retrieval skeleton MIND builds on (Li et al., 2019: problem formalisation, embedding &
+pooling layer, training & serving):
 - f_item (eq. 2): an item's id and category embeddings are averaged into e_i ("Embedding &
   Pooling"), so a behaviour and a candidate live in the same d-dimensional space;
 - the profile P_u (gender, age, ...) is a concatenation of one embedding per feature;
@@ -9,10 +10,14 @@ The retrieval skeleton MIND builds on (Li et al., 2019, Sec. 4.1–4.2 and 4.4):
 - training: sampled softmax over the catalogue (MIND eq. 11-12), the target against negatives
   shared by the batch; serving: inner-product top-N through ``recbook.retrieval``.
 
-``MIND`` (recbook/torch/mind.py) subclasses this model and swaps the mean pooling for the
-multi-interest extractor and the training vector for the label-aware attention.
+``RetrievalModel`` holds what every retrieval model of Part II shares (inputs, serving,
+f_score, the sampled-softmax loss); ``YouTubeDNN``, ``MIND`` (recbook/torch/mind.py, which
+swaps the mean pooling for the multi-interest extractor and the training vector for the
+label-aware attention) and ``ComiRec`` (recbook/torch/comirec.py) derive from it.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -26,21 +31,8 @@ USER_KEYS = ("hist_items", "hist_cats", "hist_len")
 TARGET_KEYS = ("target_item", "target_cat")
 
 
-def keras_init(module: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases (Keras' Dense defaults) for every Linear inside.
-
-    torch's default (Kaiming-uniform with a = √5 and random biases) trains these ReLU towers
-    markedly worse on the built-in data (Recall@50 0.38 vs 0.47 for YouTube DNN after two
-    epochs), and with the same initialisation both frameworks start alike.
-    """
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-
-
 class EmbeddingPooling(nn.Module):
-    """Embedding & pooling layer (MIND Sec. 4.2): e_i = mean(item id vector, category vector)."""
+    """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""
 
     def __init__(self, meta, d: int, profile_dim: int):
         super().__init__()
@@ -70,25 +62,29 @@ class EmbeddingPooling(nn.Module):
         return torch.cat(parts, -1)
 
 
-class YouTubeDNN(RecModel):
-    """One user vector u [B, d] from the mean-pooled history and the profile; K = 1.
+class RetrievalModel(RecModel):
+    """What every next-item retrieval model here shares (YouTube DNN, MIND, ComiRec-DR/SA).
 
-    d: width of e_i and of the user vector; hidden: the ReLU layers before the last one (which
-    has width d, also ReLU); n_neg: negatives per batch of the sampled softmax; logq: correct
-    the sampled logits by the sampling probability (uniform here).
+    Items: e_i from ``EmbeddingPooling`` (MIND eq. 2); users: K interest vectors from the
+    subclass's ``interests``; scoring: f_score = max_k e_iᵀ v_u^k (MIND eq. 3, ComiRec eq. 11);
+    training: the subclass's ``training_vector`` against the target, by sampled softmax (MIND
+    eqs. 11-12, ComiRec eqs. 9-10). profile_dim = 0 builds no profile embeddings and reads no
+    profile keys. ``routing_logits`` / ``generator`` fix MIND's routing noise and are ignored
+    by models without one.
     """
 
-    def __init__(self, meta, d: int = 32, profile_dim: int = 8, hidden=(64,), n_neg: int = 100,
-                 logq: bool = True):
+    K = 1  # interest vectors per user; MIND and ComiRec set their own
+
+    def __init__(self, meta, d: int, profile_dim: int = 0, logq: bool = True):
         super().__init__()
-        if d < 1 or n_neg < 1:
-            raise ValueError(f"d and n_neg must be >= 1, got d={d}, n_neg={n_neg}")
-        self.meta, self.d, self.n_neg, self.logq = meta, d, n_neg, logq
-        self.user_keys = USER_KEYS + tuple(meta.profile)
+        if d < 1 or profile_dim < 0:
+            raise ValueError(f"d must be >= 1 and profile_dim >= 0, got d={d}, "
+                             f"profile_dim={profile_dim}")
+        self.meta, self.d, self.logq = meta, d, logq
+        profile = dict(meta.profile) if profile_dim else {}
+        self.user_keys = USER_KEYS + tuple(profile)
         self.keys = self.user_keys + TARGET_KEYS
-        self.emb = EmbeddingPooling(meta, d, profile_dim)
-        self.tower = MLP(d + self.emb.profile_width, tuple(hidden) + (d,), "relu")
-        keras_init(self.tower)
+        self.emb = EmbeddingPooling(replace(meta, profile=profile), d, profile_dim)
 
     # --- inputs -----------------------------------------------------------------------------
     def user_inputs(self, batch):
@@ -97,38 +93,35 @@ class YouTubeDNN(RecModel):
             validate(batch, self.meta, self.user_keys)
         return as_tensors(batch, self.device)
 
-    # --- f_user: the user's interest vectors --------------------------------------------------
+    # --- what a subclass defines --------------------------------------------------------------
     def interests(self, b, routing_logits=None, generator=None):
-        """(V_u [B, K, d], interest mask [B, K], attention dict); K = 1 here.
+        """(V_u [B, K, d], interest mask [B, K] bool, attention dict) of converted batch b."""
+        raise NotImplementedError(f"{type(self).__name__} must define interests()")
 
-        K = 1 routes nothing: the routing arguments are accepted (and unused) so that both
-        models are called alike.
-        """
-        e = self.emb.items(b["hist_items"], b["hist_cats"])  # [B, T, d]
-        mask = sequence_mask(b["hist_len"], e.shape[1]).to(e.dtype)
-        mean = (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-        u = self.tower(torch.cat([mean, self.emb.profile(b)], -1))
-        return u[:, None, :], torch.ones_like(u[:, :1], dtype=torch.bool), {"pooling": mask}
+    def training_vector(self, V, e_target, interest_mask):
+        """(the one vector [B, d] the sampled softmax scores, extra outputs dict)."""
+        raise NotImplementedError(f"{type(self).__name__} must define training_vector()")
 
+    def n_negatives(self, batch_size):
+        """Negatives drawn per mini-batch for the sampled softmax."""
+        return self.n_neg
+
+    # --- serving ----------------------------------------------------------------------------
     def user_interests(self, batch, routing_logits=None, generator=None) -> torch.Tensor:
         """[B, K, d]: what serving sends to the item index (``recbook.retrieval``)."""
         return self.interests(self.user_inputs(batch), routing_logits=routing_logits,
                               generator=generator)[0]
 
     def interest_mask(self, batch) -> torch.Tensor:
-        """[B, K] bool: which interest vectors exist (all of them here)."""
+        """[B, K] bool: which interest vectors exist (all of them unless a subclass says)."""
         b = self.user_inputs(batch)
-        return torch.ones((b["hist_len"].shape[0], 1), dtype=torch.bool, device=self.device)
+        return torch.ones((b["hist_len"].shape[0], self.K), dtype=torch.bool, device=self.device)
 
     def item_embeddings(self) -> torch.Tensor:
         """[N + 1, d]: e_i of every item (row 0 is padding, never retrieved)."""
         return self.emb.all_items()
 
     # --- training ----------------------------------------------------------------------------
-    def training_vector(self, V, e_target, interest_mask):
-        """The one vector the sampled softmax scores (K = 1: the user vector itself)."""
-        return V[:, 0], {}
-
     def forward(self, batch, return_attention: bool = False, routing_logits=None,
                 generator=None):
         """f_score (MIND eq. 3) of each row's target item: max_k e_target · v_u^k, [B]."""
@@ -143,14 +136,48 @@ class YouTubeDNN(RecModel):
         return logits, {**att, **extra}
 
     def loss(self, batch, routing_logits=None, generator=None):
-        """Sampled softmax (MIND eq. 11-12) of the target against n_neg shared negatives."""
+        """Sampled softmax of the target against ``n_negatives(B)`` shared negatives."""
         b = self.prepare(batch)
         V, imask, _ = self.interests(b, routing_logits=routing_logits, generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
         v_u, _ = self.training_vector(V, e_t, imask)
-        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"], self.n_neg,
-                                    logq=self.logq)
+        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"],
+                                    self.n_negatives(V.shape[0]), logq=self.logq)
         return loss, {"loss": loss.item()}
+
+
+class YouTubeDNN(RetrievalModel):
+    """One user vector u [B, d] from the mean-pooled history and the profile; K = 1.
+
+    d: width of e_i and of the user vector; hidden: the ReLU layers before the last one (which
+    has width d, also ReLU); n_neg: negatives per batch of the sampled softmax; logq: correct
+    the sampled logits by the sampling probability (uniform here).
+    """
+
+    def __init__(self, meta, d: int = 32, profile_dim: int = 8, hidden=(64,), n_neg: int = 100,
+                 logq: bool = True):
+        super().__init__(meta, d, profile_dim, logq)
+        if n_neg < 1:
+            raise ValueError(f"n_neg must be >= 1, got n_neg={n_neg}")
+        self.n_neg = n_neg
+        # Glorot-uniform weights, zero biases (recbook's MLP, Keras' defaults)
+        self.tower = MLP(d + self.emb.profile_width, tuple(hidden) + (d,), "relu")
+
+    def interests(self, b, routing_logits=None, generator=None):
+        """(V_u [B, 1, d], interest mask [B, 1], attention dict).
+
+        K = 1 routes nothing: the routing arguments are accepted (and unused) so that every
+        retrieval model is called alike.
+        """
+        e = self.emb.items(b["hist_items"], b["hist_cats"])  # [B, T, d]
+        mask = sequence_mask(b["hist_len"], e.shape[1]).to(e.dtype)
+        mean = (e * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        u = self.tower(torch.cat([mean, self.emb.profile(b)], -1))
+        return u[:, None, :], torch.ones_like(u[:, :1], dtype=torch.bool), {"pooling": mask}
+
+    def training_vector(self, V, e_target, interest_mask):
+        """The one vector the sampled softmax scores (K = 1: the user vector itself)."""
+        return V[:, 0], {}
 
 
 def evaluate_retrieval(model, arrays: dict, ks=(20, 50), batch_size: int = 1024, seed: int = 0,
