@@ -177,3 +177,25 @@ def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
                                      "positions and 0 at padding")
             if "relevant" in arrs and (arrs["relevant"] & ~mask).any():
                 raise ValueError("batch['relevant'] is True at a padded position")
+
+
+def id_counts(train: dict, meta) -> dict[str, np.ndarray]:
+    """DIN's n_j (mini-batch aware regularisation, eq. 4): in how many training samples each id
+    occurs (at least once).
+
+    Items and categories count the target and the history together (they share one table);
+    each profile feature counts its own column. Returns float32 arrays of length n + 1, with
+    a floor of 1 so that an id never seen in training cannot divide by zero.
+    """
+    def per_sample(ids, n):  # count an id once per row, however often it repeats there
+        s = np.sort(ids, axis=1)
+        first = np.ones_like(s, dtype=bool)
+        first[:, 1:] = s[:, 1:] != s[:, :-1]
+        return np.bincount(s[first & (s > 0)], minlength=n + 1)
+
+    items = np.concatenate([train["target_item"][:, None], train["hist_items"]], axis=1)
+    cats = np.concatenate([train["target_cat"][:, None], train["hist_cats"]], axis=1)
+    counts = {"item": per_sample(items, meta.n_items), "cat": per_sample(cats, meta.n_cats)}
+    for f, n in meta.profile.items():
+        counts[f] = np.bincount(train[f], minlength=n + 1)
+    return {k: np.maximum(v, 1).astype(np.float32) for k, v in counts.items()}

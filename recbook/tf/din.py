@@ -9,29 +9,13 @@ import math
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
-import numpy as np
 import tensorflow as tf
 
+from recbook.data.batches import id_counts
 from recbook.tf.layers import (ActivationUnit, CTRModel, Embedding, MLP, copy_activation_unit,
                                copy_embedding, copy_mlp, masked_softmax, sequence_mask)
 
 BEHAVIOUR_KEYS = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
-
-
-def id_counts(train: dict, meta) -> dict[str, np.ndarray]:
-    """n_j of eq. (4): in how many training samples each id occurs (see the torch twin)."""
-    def per_sample(ids, n):
-        s = np.sort(ids, axis=1)
-        first = np.ones_like(s, dtype=bool)
-        first[:, 1:] = s[:, 1:] != s[:, :-1]
-        return np.bincount(s[first & (s > 0)], minlength=n + 1)
-
-    items = np.concatenate([train["target_item"][:, None], train["hist_items"]], axis=1)
-    cats = np.concatenate([train["target_cat"][:, None], train["hist_cats"]], axis=1)
-    counts = {"item": per_sample(items, meta.n_items), "cat": per_sample(cats, meta.n_cats)}
-    for f, n in meta.profile.items():
-        counts[f] = np.bincount(train[f], minlength=n + 1)
-    return {k: np.maximum(v, 1).astype(np.float32) for k, v in counts.items()}
 
 
 class BaseModel(CTRModel):
