@@ -339,7 +339,8 @@ def student_sources(dest: Path, root: Path = ROOT) -> Path:
     dest.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(root / name, dest / name)
-    shutil.copytree(root / "_static", dest / "_static")
+    for folder in ("_static", "_ext"):  # the tabs' JS/CSS and the Sphinx lexer extension
+        shutil.copytree(root / folder, dest / folder)
     (dest / CHAPTERS).mkdir()
     for path in sorted((root / CHAPTERS).iterdir()):
         if path.name.startswith("_") or path.suffix == ".md" and path.with_suffix(".ipynb").exists():

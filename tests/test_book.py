@@ -55,6 +55,7 @@ def _one_page_book(root: Path, source: str) -> None:
     shutil.copy(ROOT / "_config.yml", root / "_config.yml")
     shutil.copy(ROOT / "chapters" / "references.bib", root / "chapters" / "references.bib")
     shutil.copytree(ROOT / "_static", root / "_static")
+    shutil.copytree(ROOT / "_ext", root / "_ext")
     (root / "_toc.yml").write_text("format: jb-book\nroot: chapters/page\n")
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})

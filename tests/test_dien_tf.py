@@ -96,3 +96,29 @@ def test_tf_padding_invariance_and_short_histories():
     grads = tape.gradient(loss, model.trainable_variables)
     assert np.isfinite(loss.numpy()) and float(logs["extra"]) == 0.0
     assert all(np.isfinite(tf.convert_to_tensor(g).numpy()).all() for g in grads if g is not None)
+
+
+def test_torch_equals_tensorflow_in_training_mode():
+    """Training mode differs from evaluation only in Dice (batch statistics): same loss."""
+    meta = make_meta()
+    batch = make_ctr_batch(meta, B=8, seed=8)
+    pt, tfm = build_pair(meta, batch)
+    pt.train()
+    with torch.no_grad():
+        loss, _ = pt.loss(batch)
+    tf_loss, _ = tfm.loss(batch, training=True)
+    np.testing.assert_allclose(tf_loss.numpy(), loss.item(), atol=1e-5)
+
+
+def test_every_dense_layer_starts_from_glorot_in_both_frameworks():
+    """Same initial distributions, so the two frameworks' curves differ by the draw only."""
+    meta = make_meta()
+    pt = ptd.DIEN(meta, **SMALL)
+    for name, p in pt.named_parameters():
+        if name.endswith("bias") and "table" not in name:
+            assert torch.all(p == 0), name
+        if name.endswith("weight") and p.dim() == 2 and "table" not in name:
+            fan_out, fan_in = p.shape
+            limit = np.sqrt(6 / (fan_in + fan_out))
+            assert p.abs().max() <= limit + 1e-6, name
+            assert p.abs().max() > 0.5 * limit, name

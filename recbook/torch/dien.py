@@ -136,6 +136,8 @@ class InterestAttention(nn.Module):
     def __init__(self, target_dim: int, hidden: int, attention_hidden=(80, 40)):
         super().__init__()
         self.query = nn.Linear(target_dim, hidden)
+        nn.init.xavier_uniform_(self.query.weight)  # Keras' defaults, as the MLPs and cells
+        nn.init.zeros_(self.query.bias)
         self.query_act = PReLU(hidden, init=0.1)  # the official prelu starts at 0.1
         self.unit = ActivationUnit(hidden, attention_hidden, "sigmoid")
 
