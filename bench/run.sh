@@ -77,7 +77,7 @@ fi
   echo "steps; the first step apart (TensorFlow traces its graph there); the median latency of"
   echo "one inference call on B = 1 and B = 1024 rows (a CTR model's scores; a retrieval model's"
   echo "interests and top-50; GRU4Rec's next-item scores); and one full pass over the test split"
-  echo "(TensorFlow's \`predict\` traces anew on each call, which its scoring figure includes)."
+  echo "(TensorFlow's \`predict\` traces its graph once per model; that first trace is in its scoring figure)."
   echo "Threads per framework: BENCH_THREADS (${BENCH_THREADS:-1}). Scripts: \`bench/<model>.py\`."
   echo
 } > "$WORK/models.md"
