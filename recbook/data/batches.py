@@ -56,6 +56,16 @@ def history_index(starts: np.ndarray, ends: np.ndarray, max_len: int):
     return idx, lengths, mask
 
 
+def contract_dtype(value) -> np.ndarray:
+    """The data contract's dtypes, for either framework: ids int64, reals float32, bools kept."""
+    value = np.asarray(value)
+    if value.dtype.kind in "iu":
+        return value.astype(np.int64, copy=False)
+    if value.dtype.kind == "f":
+        return value.astype(np.float32, copy=False)
+    return value
+
+
 def iterate(arrays: dict, batch_size: int, shuffle: bool = False, seed=None,
             drop_last: bool = False) -> Iterator[dict]:
     """Yield dict slices of ``arrays`` (all sharing their first dimension) of ``batch_size`` rows.

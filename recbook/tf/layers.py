@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recbook.data.batches import validate
+from recbook.data.batches import contract_dtype, validate
 
 
 def as_tensors(batch) -> dict[str, tf.Tensor]:
@@ -20,12 +20,7 @@ def as_tensors(batch) -> dict[str, tf.Tensor]:
         if tf.is_tensor(value):
             out[key] = value
             continue
-        value = np.asarray(value)
-        if value.dtype.kind in "iu":
-            value = value.astype(np.int64, copy=False)
-        elif value.dtype.kind == "f":
-            value = value.astype(np.float32, copy=False)
-        out[key] = tf.convert_to_tensor(value)
+        out[key] = tf.convert_to_tensor(contract_dtype(value))
     return out
 
 

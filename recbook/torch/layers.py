@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.data.batches import validate
+from recbook.data.batches import contract_dtype, validate
 
 
 def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
@@ -20,12 +20,7 @@ def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
         if isinstance(value, torch.Tensor):
             out[key] = value.to(device) if device is not None else value
             continue
-        value = np.asarray(value)
-        if value.dtype.kind in "iu":
-            value = value.astype(np.int64, copy=False)
-        elif value.dtype.kind == "f":
-            value = value.astype(np.float32, copy=False)
-        out[key] = torch.from_numpy(np.ascontiguousarray(value)).to(device)
+        out[key] = torch.from_numpy(np.ascontiguousarray(contract_dtype(value))).to(device)
     return out
 
 
