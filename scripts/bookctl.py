@@ -284,14 +284,22 @@ def build_command(src: Path, out: Path) -> list[str]:
             "--all", "-W", "--keep-going"]
 
 
-def build_env() -> dict[str, str]:
+def build_env(out: Path | None = None) -> dict[str, str]:
     # The executing kernels inherit this environment: plain log lines instead of tqdm widgets.
-    return {**os.environ, "RECBOOK_PROGRESS": "log"}
+    env = {**os.environ, "RECBOOK_PROGRESS": "log"}
+    if out is not None:
+        # Each build records the chapters' claim verdicts afresh in its own output folder, and the
+        # summary chapter (read last: Sphinx reads pages in sorted order) tabulates exactly those,
+        # never a stale record from an earlier build or another checkout.
+        claims = Path(out) / "_build" / "claims"
+        shutil.rmtree(claims, ignore_errors=True)
+        env["RECBOOK_CLAIMS"] = str(claims.resolve())
+    return env
 
 
 def build(src: Path = ROOT, out: Path | None = None) -> int:
     out = Path(out or src)
-    return subprocess.run(build_command(src, out), env=build_env()).returncode
+    return subprocess.run(build_command(src, out), env=build_env(out)).returncode
 
 
 _SOLUTION_START = re.compile(r"^(\s*)(`{3,}|:{3,})\{solution(-start)?\}")

@@ -21,7 +21,7 @@ _spec.loader.exec_module(bookctl)
 
 
 def _run_build(src: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(bookctl.build_command(src, out), env=bookctl.build_env(),
+    return subprocess.run(bookctl.build_command(src, out), env=bookctl.build_env(out),
                           capture_output=True, text=True, timeout=3000)
 
 
@@ -48,6 +48,11 @@ def test_book_builds_every_toc_page(tmp_path):
     assert 'class="cell tag_pytorch' in preface and 'class="cell tag_tensorflow' in preface
     # The .md twins are excluded: only the built notebooks appear as sources.
     assert not (html / "_sources" / "chapters" / "preface.md").exists()
+    # Every model chapter recorded its claims before the summary page read them (it executes last).
+    records = list((tmp_path / "_build" / "claims").rglob("*.json"))
+    assert records, "no claim verdict was recorded during the build"
+    summary = (html / "chapters" / "summary.html").read_text()
+    assert "run chapter" not in summary, "the summary page ran before a chapter recorded its claims"
 
 
 def _one_page_book(root: Path, source: str) -> None:

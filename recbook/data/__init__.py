@@ -4,7 +4,7 @@ Chapters call ``load_ctr``, ``load_next_item`` or ``load_sessions``; the built-i
 ("synthetic") carries its planted ground truth in ``Dataset.source``. The real datasets
 (``REAL_DATASETS``) are fetched and checksummed by the module ``recbook.data.fetch``.
 """
-from .batches import iterate, pad_histories, validate
+from .batches import LazyHistory, iterate, pad_histories, validate
 from .fetch import ChecksumError, ManualDownloadError, UnsafeArchiveError, cache_dir
 from .meta import Meta
 from .samples import (DATASETS, REAL_DATASETS, Dataset, NegativeSampler, RealData,
@@ -13,7 +13,8 @@ from .samples import (DATASETS, REAL_DATASETS, Dataset, NegativeSampler, RealDat
                       sessions, split_last, split_sessions, split_users)
 from .synthetic import SIZES, SyntheticConfig, SyntheticData, generate
 
-__all__ = ["Meta", "iterate", "pad_histories", "validate", "DATASETS", "Dataset",
+__all__ = ["Meta", "LazyHistory", "iterate", "pad_histories", "validate", "DATASETS",
+           "Dataset",
            "NegativeSampler", "SessionParallelBatches", "ctr_samples", "impressions_from_events",
            "load_ctr", "load_next_item", "load_sessions", "next_item_samples", "prefix_samples",
            "sessions", "split_last", "split_sessions", "split_users", "SIZES", "SyntheticConfig",

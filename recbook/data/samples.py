@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from .batches import history_index
+from .batches import LazyHistory, history_index
 from .meta import Meta
 
 # name -> (module, variant): the real datasets, loaded lazily (see recbook/data/fetch.py)
@@ -25,6 +25,9 @@ REAL_DATASETS = {"movielens-1m": ("movielens", None), "amazon-books": ("amazon",
                  "amazon-electronics": ("amazon", "Electronics"), "taobao": ("taobao", None),
                  "yoochoose": ("yoochoose", None)}
 DATASETS = ("synthetic",) + tuple(REAL_DATASETS)
+# compact="auto" keeps histories as LazyHistory columns above this many [N, T] cells (2**24:
+# 128 MiB per int64 column); below it they are padded arrays, as the built-in data always is
+COMPACT_CELLS = 1 << 24
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -96,10 +99,39 @@ class NegativeSampler:
         return out
 
 
+def _compact(compact, n_rows: int, max_len: int) -> bool:
+    if compact == "auto":
+        return n_rows * max_len > COMPACT_CELLS
+    if not isinstance(compact, bool):
+        raise ValueError(f"compact must be True, False or 'auto', got {compact!r}")
+    return compact
+
+
+def _ids32(ids: np.ndarray, largest: int) -> np.ndarray:
+    """A copy of ``ids`` in int32 (half the memory of int64; batches are cast back)."""
+    return np.array(ids, dtype=np.int32 if largest < 2**31 else np.int64)
+
+
 def _histories(ev: pd.DataFrame, meta: Meta, ends: np.ndarray, user: np.ndarray,
-               t: np.ndarray | None, max_len: int) -> dict:
-    """History arrays for the events of ``user`` in ``ev`` before row ``ends`` (exclusive)."""
+               t: np.ndarray | None, max_len: int, compact: bool = False) -> dict:
+    """History arrays for the events of ``user`` in ``ev`` before row ``ends`` (exclusive);
+    ``compact``: :class:`LazyHistory` columns over the log instead of padded arrays."""
     starts = np.searchsorted(ev.user.to_numpy(), user, side="left")
+    if compact:
+        ends = np.asarray(ends, dtype=np.int64)
+        hlen = np.minimum(ends - starts, max_len)
+        if (hlen < 0).any():
+            raise ValueError("history: an end lies before its start")
+        # per-event copies (never views that would keep the sorted frame alive), ids as int32
+        items = _ids32(ev.item.to_numpy(), meta.n_items)
+        out = {"hist_items": LazyHistory(items, ends, hlen, max_len),
+               "hist_cats": LazyHistory(_ids32(meta.item_cat[items], meta.n_cats), ends, hlen,
+                                        max_len),
+               "hist_len": hlen}
+        if t is not None:  # int64 differences, then float32: the eager path's numbers
+            out["hist_gaps"] = LazyHistory(ev.time.to_numpy().copy(), ends, hlen, max_len,
+                                           ref=np.asarray(t))
+        return out
     idx, hlen, mask = history_index(starts, ends, max_len)
     items = np.where(mask, ev.item.to_numpy()[idx], 0)
     out = {"hist_items": items, "hist_cats": np.where(mask, meta.item_cat[items], 0),
@@ -128,14 +160,21 @@ def impressions_from_events(events: pd.DataFrame, meta: Meta, seed=0,
 
 def ctr_samples(events: pd.DataFrame, impressions: pd.DataFrame, meta: Meta,
                 users: pd.DataFrame | None = None, max_len: int | None = None, seed=0,
-                relevance: Callable | None = None, neg_sampler: NegativeSampler | None = None
-                ) -> dict[str, np.ndarray]:
+                relevance: Callable | None = None, neg_sampler: NegativeSampler | None = None,
+                compact: bool | str = "auto") -> dict[str, np.ndarray]:
     """CTR batch arrays, one row per impression (user, time, item, label).
 
     The history of an impression at time t is the user's last ``max_len`` events with time < t
     (never the present or the future). ``neg_hist_items`` holds, per real history step, an item
     the user never clicked (popularity-sampled, seeded). ``relevance(hist_cats, hist_gaps,
     hist_len, target_cat) -> bool [B, T]`` adds the ground-truth ``relevant`` key.
+
+    ``compact`` (True / False / "auto": above ``COMPACT_CELLS`` history cells) keeps the
+    history keys as :class:`~recbook.data.batches.LazyHistory` columns over the event log,
+    padded per mini-batch: the same batches, in O(events + rows) memory instead of
+    O(rows x max_len). Compact negatives are drawn once per *event* of the log (each event
+    keeps its never-clicked partner in every history that holds it) instead of once per
+    history cell; the eager ones stay as they were.
     """
     max_len = meta.max_len if max_len is None else max_len
     ev = sort_events(events)
@@ -152,15 +191,23 @@ def ctr_samples(events: pd.DataFrame, impressions: pd.DataFrame, meta: Meta,
     out = {"user": user, **_profile(users, meta, user)}
     target = impressions.item.to_numpy().astype(np.int64)
     out["target_item"], out["target_cat"] = target, meta.item_cat[target]
-    out.update(_histories(ev, meta, ends, user, t, max_len))
-    mask = np.arange(max_len)[None, :] < out["hist_len"][:, None]
+    lazy = _compact(compact, len(user), max_len)
+    out.update(_histories(ev, meta, ends, user, t, max_len, lazy))
     sampler = neg_sampler or NegativeSampler(ev, meta.n_items, seed)
-    neg = np.where(mask, sampler.sample(np.broadcast_to(user[:, None], mask.shape)), 0)
-    out["neg_hist_items"], out["neg_hist_cats"] = neg, np.where(mask, meta.item_cat[neg], 0)
+    if lazy:
+        neg = _ids32(sampler.sample(ev.user.to_numpy()), meta.n_items)  # one per event
+        hlen = out["hist_len"]
+        out["neg_hist_items"] = LazyHistory(neg, ends, hlen, max_len)
+        out["neg_hist_cats"] = LazyHistory(_ids32(meta.item_cat[neg], meta.n_cats), ends, hlen,
+                                           max_len)
+    else:
+        mask = np.arange(max_len)[None, :] < out["hist_len"][:, None]
+        neg = np.where(mask, sampler.sample(np.broadcast_to(user[:, None], mask.shape)), 0)
+        out["neg_hist_items"], out["neg_hist_cats"] = neg, np.where(mask, meta.item_cat[neg], 0)
     out["label"] = impressions.label.to_numpy().astype(np.float32)
     if relevance is not None:
-        out["relevant"] = np.asarray(relevance(out["hist_cats"], out["hist_gaps"],
-                                               out["hist_len"], out["target_cat"]), dtype=bool)
+        out["relevant"] = np.asarray(relevance(*(np.asarray(out[k]) for k in (
+            "hist_cats", "hist_gaps", "hist_len", "target_cat"))), dtype=bool)
     return out
 
 
@@ -189,12 +236,13 @@ def split_users(users: np.ndarray, fractions=(0.8, 0.1, 0.1), seed=0):
 # ----------------------------------------------------------------------------- next item
 def next_item_samples(events: pd.DataFrame, meta: Meta, users: pd.DataFrame | None = None,
                       max_len: int | None = None, positions: np.ndarray | None = None,
-                      min_hist: int = 1) -> dict[str, np.ndarray]:
+                      min_hist: int = 1, compact: bool | str = "auto") -> dict[str, np.ndarray]:
     """History -> next item, for retrieval models.
 
     One row per event at ``positions`` (row numbers of the user/time-sorted ``events``; default
     every event with at least ``min_hist`` earlier events): ``target_item``/``target_cat`` is
-    that event, the history is the user's last ``max_len`` events before it.
+    that event, the history is the user's last ``max_len`` events before it. ``compact``: as
+    in :func:`ctr_samples` (lazy history columns, the same batches).
     """
     max_len = meta.max_len if max_len is None else max_len
     ev = sort_events(events)
@@ -205,7 +253,8 @@ def next_item_samples(events: pd.DataFrame, meta: Meta, users: pd.DataFrame | No
     target = ev.item.to_numpy()[positions].astype(np.int64)
     out = {"user": user, **_profile(users, meta, user), "target_item": target,
            "target_cat": meta.item_cat[target]}
-    out.update(_histories(ev, meta, positions, user, ev.time.to_numpy()[positions], max_len))
+    out.update(_histories(ev, meta, positions, user, ev.time.to_numpy()[positions], max_len,
+                          _compact(compact, len(positions), max_len)))
     return out
 
 
@@ -403,30 +452,31 @@ def _load(name: str, size: str, seed: int, task: str, **kwargs):
 
 
 def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
-             size: str = "default", **kwargs) -> Dataset:
+             size: str = "default", compact: bool | str = "auto", **kwargs) -> Dataset:
     """CTR data split leave-last-out by time per user: the last impression (page) of each user
     is test, the one before valid; a real dataset whose official code fixes the split keeps it
     (Amazon: DIEN's split by user). ``kwargs`` go to the generator (e.g. ``n_users=500``) or
-    to the real dataset's ``load`` (e.g. ``path=...``)."""
+    to the real dataset's ``load`` (e.g. ``path=...``). ``compact``: see :func:`ctr_samples`."""
     data = _load(name, size, seed, "ctr", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
     sampler = NegativeSampler(data.events, meta.n_items, seed)
     parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
-                         relevance=data.relevance, neg_sampler=sampler)
+                         relevance=data.relevance, neg_sampler=sampler, compact=compact)
              for part in (getattr(data, "ctr_split", None) or split_last(data.impressions))]
     return Dataset(name, *parts, meta=meta, source=data)
 
 
 def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
-                   split: str = "user", size: str = "default", **kwargs) -> Dataset:
+                   split: str = "user", size: str = "default", compact: bool | str = "auto",
+                   **kwargs) -> Dataset:
     """Next-item data for retrieval.
 
     ``split="user"`` (ComiRec): users 8:1:1 (Taobao: ComiRec's own cut); train = every
     next-item step of train users;
     valid/test = :func:`prefix_samples` of their users (with ``truth_items``/``truth_len``).
     ``split="time"``: leave-last-out per user: each user's last event is test, the one before
-    valid, earlier steps train.
+    valid, earlier steps train. ``compact``: see :func:`ctr_samples`.
     """
     data = _load(name, size, seed, "next_item", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
@@ -435,14 +485,16 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
     if split == "user":
         tr, va, te = (getattr(data, "user_split", None)
                       or split_users(ev.user.to_numpy(), seed=seed))
-        train = next_item_samples(ev[ev.user.isin(tr)], meta, data.users, max_len)
+        train = next_item_samples(ev[ev.user.isin(tr)], meta, data.users, max_len,
+                                  compact=compact)
         parts = [prefix_samples(ev, meta, u, data.users, max_len) for u in (va, te)]
     elif split == "time":
         rank = ev.groupby("user").cumcount(ascending=False).to_numpy()
         first = ev.groupby("user").cumcount().to_numpy() >= 1
         train = next_item_samples(ev, meta, data.users, max_len,
-                                  positions=np.flatnonzero(first & (rank >= 2)))
-        parts = [next_item_samples(ev, meta, data.users, max_len,
+                                  positions=np.flatnonzero(first & (rank >= 2)),
+                                  compact=compact)
+        parts = [next_item_samples(ev, meta, data.users, max_len, compact=compact,
                                    positions=np.flatnonzero(first & (rank == r))) for r in (1, 0)]
     else:
         raise ValueError(f"split must be 'user' or 'time', got {split!r}")

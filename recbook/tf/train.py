@@ -25,6 +25,44 @@ def default_device() -> str:
     return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
 
 
+POLICIES = {"auto", "float32", "mixed_bfloat16", "mixed_float16"}
+
+
+def resolve_policy(mode="auto") -> str:
+    """The Keras dtype policy that ``mixed_precision(mode)`` sets.
+
+    ``"auto"`` stays ``"float32"`` for now, on every device: recbook's Keras models mix their
+    layers' outputs with float32 inputs inside ``loss`` (e.g. ``sigmoid_cross_entropy_with_logits``
+    of a float32 label and a bfloat16 logit is a TypeError), so a mixed policy needs those models
+    to cast their logits and scores to float32 first. ``"mixed_bfloat16"`` / ``"mixed_float16"``
+    can be forced for a model that does.
+    """
+    if mode is None or mode is False:
+        return "float32"
+    if mode not in POLICIES:
+        raise ValueError(f"mixed precision must be one of {sorted(POLICIES)} or None, "
+                         f"got {mode!r}")
+    return "float32" if mode == "auto" else mode
+
+
+class mixed_precision:  # noqa: N801  (used as a context manager, like a function)
+    """``with mixed_precision("mixed_bfloat16"): model = DIN(meta)``: the Keras dtype policy is
+    global, so it is set only while the model is built (its layers keep it) and the previous
+    policy is restored afterwards, even on an error."""
+
+    def __init__(self, mode="auto"):
+        self.policy = resolve_policy(mode)
+
+    def __enter__(self):
+        self.saved = keras.mixed_precision.dtype_policy()
+        keras.mixed_precision.set_dtype_policy(self.policy)
+        return self.policy
+
+    def __exit__(self, *exc):
+        keras.mixed_precision.set_dtype_policy(self.saved)
+        return False
+
+
 def make_optimizer(optimizer, lr: float):
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer
@@ -48,13 +86,23 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     """
     seed_everything(seed)
     opt = make_optimizer(optimizer, lr)
+    # a model built under mixed_float16 (see ``mixed_precision``) needs loss scaling: small
+    # float16 gradients underflow; the wrapper scales the loss and skips overflowing steps
+    scaled = getattr(model.dtype_policy, "name", "float32") == "mixed_float16"
+    if scaled and clip_norm is not None:
+        raise ValueError("clip_norm would clip the loss-scaled gradients of a mixed_float16 "
+                         "model; build it under mixed_bfloat16 (no scaling) to clip")
+    if scaled and not isinstance(opt, keras.mixed_precision.LossScaleOptimizer):
+        opt = keras.mixed_precision.LossScaleOptimizer(opt)
     best = {}
 
     def train_step(batch):
         with tf.GradientTape() as tape:
             loss, logs = model.loss(batch, training=True)
+            loss = tf.cast(loss, tf.float32)
+            target = opt.scale_loss(loss) if scaled else loss
         variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(target, variables)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if clip_norm is not None:
             clipped, _ = tf.clip_by_global_norm([g for g, _ in pairs], clip_norm)

@@ -27,6 +27,39 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+PRECISIONS = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16,
+              "bf16": torch.bfloat16}
+
+
+def _native_bf16() -> bool:
+    """bfloat16 in hardware (compute capability 8+), not emulated (slow) as on a T4."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # older torch: no emulation to exclude
+        return torch.cuda.is_bf16_supported()
+
+
+def autocast_dtype(mixed_precision, device) -> torch.dtype | None:
+    """The autocast dtype ``fit`` trains in on ``device``, None for plain float32.
+
+    ``"auto"``: bfloat16 on a GPU that supports it (Ampere and newer, e.g. Colab's L4/A100:
+    float32's range, so no loss scaling), float32 elsewhere. A GPU without bfloat16 (Colab's
+    T4) stays float32 under "auto": float16 underflows small constants (MIND's squash eps
+    1e-9 becomes 0, and capsules no behaviour reached turn NaN); ``"float16"`` forces it, with
+    a dynamic ``GradScaler``, for models that tolerate it. ``"bfloat16"``/``"float16"`` also
+    work on a CPU (slower there: for tests); ``None``/``False``/``"float32"`` turn it off.
+    """
+    device = torch.device(device)
+    if mixed_precision in (None, False, "float32", "off"):
+        return None
+    if mixed_precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" and _native_bf16() else None
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision must be 'auto', None, 'float32', 'bfloat16' or "
+                         f"'float16', got {mixed_precision!r}")
+    return PRECISIONS[mixed_precision]
+
+
 def make_optimizer(optimizer, params, lr: float, weight_decay: float = 0.0):
     if callable(optimizer):
         return optimizer(params)
@@ -41,7 +74,7 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
         lr: float = 1e-3, monitor: str | None = None, mode: str = "max",
         patience: int | None = None, seed: int = 0, lr_decay: float | None = None,
         checkpoint: str | None = None, desc: str | None = None, device=None,
-        clip_norm: float | None = None) -> History:
+        clip_norm: float | None = None, mixed_precision="auto") -> History:
     """Train ``model`` by ``model.loss(batch)``; evaluate after each epoch; keep the best weights.
 
     train: dict of numpy arrays (reshuffled each epoch) or a callable ``epoch -> batches``.
@@ -49,22 +82,32 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     monitor: the metric that early stopping and best-weight restoring watch (e.g. "auc").
     lr_decay: multiply the learning rate by this after every epoch (DIEN halves it).
     checkpoint: a path where the best weights are also saved (reload with ``load``).
+    mixed_precision: see :func:`autocast_dtype` ("auto": bf16/fp16 autocast on a GPU only).
+    The weights, the loss and evaluation stay float32; only the forward pass is autocast.
     """
     seed_everything(seed)
-    model.to(device or default_device())
+    device = torch.device(device or default_device())
+    model.to(device)
     opt = make_optimizer(optimizer, model.parameters(), lr)
+    amp = autocast_dtype(mixed_precision, device)
+    # float16 underflows small gradients: scale the loss (dynamic); bfloat16 does not need it
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     best = {}
 
     def step(batch):
         model.train()
         opt.zero_grad(set_to_none=True)
-        loss, logs = model.loss(batch)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss, logs = model.loss(batch)
+        loss = loss.float()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} (logs: {logs})")
-        loss.backward()
+        scaler.scale(loss).backward()
         if clip_norm is not None:
+            scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        opt.step()
+        scaler.step(opt)  # skips the step when a scaled gradient overflowed
+        scaler.update()
         return logs
 
     def evaluate_eval_mode():

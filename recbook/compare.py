@@ -1,0 +1,283 @@
+"""One model of a family, one budget, one seed: quality, training seconds, parameter count.
+
+The "Comparison" chapter (chapters/summary.md) puts every model of a family on ONE dataset and
+split with ONE training budget (``epochs``), in PyTorch:
+
+* ranking (CTR): Base, DIN, DIEN, BST on ``load_ctr`` (leave-last-out by time); AUC and GAUC
+  on the test impressions;
+* retrieval: most popular, item-kNN, GRU4Rec, YouTube DNN, MIND, ComiRec-DR, ComiRec-SA on
+  ``load_next_item`` with ComiRec's protocol (users split 8:1:1; a test user's first 80 % of
+  behaviours in, the rest the truth); Recall@50 and HitRate@50 over the whole catalogue. This is
+  the protocol of the ComiRec paper, which compares exactly these models (GRU4Rec included:
+  each training user's sequence is one session, and a test user's history is fed step by step).
+
+Everything but the number of epochs and the data comes from each model's chapter: the
+architecture from its "quick" preset (``recbook.config``), its optimiser, learning rate and
+batch size as its chapter trains it (the retrieval models with the ComiRec chapter's shared
+settings: d, K, 10 × batch-size negatives). The models, ``fit``, the baselines, the metrics and
+the faiss retrieval are the package's own; nothing here re-implements them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from recbook import metrics, retrieval
+from recbook.baselines import ItemKNN, MostPopular, item_support
+from recbook.config import preset
+
+RANKING = ("Base", "DIN", "DIEN", "BST")
+RETRIEVAL = ("most popular", "item-kNN", "GRU4Rec", "YouTube DNN", "MIND", "ComiRec-DR",
+             "ComiRec-SA")
+FAMILIES = {"ranking": RANKING, "retrieval": RETRIEVAL}
+PRIMARY = {"ranking": "auc", "retrieval": "recall@50"}  # the metric the plot and claims use
+COUNTED = ("most popular", "item-kNN")  # counted from the training data, not trained
+
+
+@dataclass
+class Run:
+    """One training run: test metrics, seconds spent training (counting, for the baselines)
+    and the number of trained parameters (0 for the counted baselines)."""
+    model: str
+    seed: int
+    metrics: dict = field(default_factory=dict)
+    train_seconds: float = 0.0
+    n_params: int = 0
+
+    def row(self) -> dict:
+        return {"model": self.model, "seed": self.seed, **self.metrics,
+                "train s": self.train_seconds, "parameters": self.n_params}
+
+
+def family_of(model: str) -> str:
+    for family, names in FAMILIES.items():
+        if model in names:
+            return family
+    raise ValueError(f"unknown model {model!r}; ranking models: {', '.join(RANKING)}; "
+                     f"retrieval models: {', '.join(RETRIEVAL)}")
+
+
+def load(family: str, dataset: str = "synthetic", n_users: int | None = None, max_len: int = 20,
+         seed: int = 0):
+    """The one dataset and split of a family (``n_users`` only for the built-in data)."""
+    from recbook.data import load_ctr, load_next_item
+
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    size = {"n_users": n_users} if dataset == "synthetic" and n_users else {}
+    loader = load_ctr if family == "ranking" else load_next_item
+    return loader(dataset, max_len=max_len, seed=seed, **size)
+
+
+def n_params(model) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+# ------------------------------------------------------------------------------------ ranking
+
+def _ranking_model(name: str, meta):
+    """(model, training arguments) as the model's chapter builds and trains it (quick preset)."""
+    from recbook.torch.bst import BST
+    from recbook.torch.dien import DIEN
+    from recbook.torch.din import DIN, BaseModel
+
+    if name in ("Base", "DIN"):
+        cfg = preset("din", "quick")
+        hp = {k: cfg[k] for k in ("item_dim", "cat_dim", "profile_dim", "mlp")}
+        model = (BaseModel(meta, **hp) if name == "Base" else
+                 DIN(meta, **hp, att_hidden=cfg["att_hidden"],
+                     att_activation=cfg["att_activation"]))
+        return model, {k: cfg[k] for k in ("batch_size", "optimizer", "lr")}
+    if name == "DIEN":
+        cfg = preset("dien", "quick")
+        return DIEN.from_preset(meta, cfg), {k: cfg[k] for k in ("batch_size", "lr", "lr_decay")}
+    cfg = preset("bst", "quick")
+    keys = ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
+            "dropout", "mlp", "position", "n_buckets")
+    return BST(meta, **{k: cfg[k] for k in keys}), {k: cfg[k] for k in
+                                                   ("batch_size", "optimizer", "lr")}
+
+
+def _run_ranking(name: str, data, epochs: int, seed: int) -> Run:
+    from recbook.torch.train import fit, predict, seed_everything
+
+    seed_everything(seed)  # the initial weights depend on the seed, as the batch order does
+    model, train_args = _ranking_model(name, data.meta)
+    if hasattr(model, "set_id_counts"):  # DIN/Base: n_j of the mini-batch aware regulariser
+        model.set_id_counts(data.train)
+    start = time.perf_counter()
+    fit(model, data.train, None, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
+        **train_args)
+    seconds = time.perf_counter() - start
+    s = predict(model, data.test)
+    test = data.test
+    quality = {"auc": metrics.auc(test["label"], s),
+               "gauc": metrics.gauc(test["user"], test["label"], s)}
+    return Run(name, seed, quality, seconds, n_params(model))
+
+
+# ---------------------------------------------------------------------------------- retrieval
+
+KS = (20, 50)
+
+
+def _train_sequences(data) -> pd.DataFrame:
+    """Each training user's whole sequence as one session (session, item, time), in time order:
+    what GRU4Rec and item-kNN learn from (the same users the other models train on)."""
+    from recbook.data.samples import sessions, sort_events
+
+    ev = sort_events(data.source.events)
+    ev = ev[ev.user.isin(np.unique(data.train["user"]))]
+    return sessions(ev[["user", "item", "time"]], gap=np.inf)
+
+
+def _top_from_scores(scores: np.ndarray, n: int) -> np.ndarray:
+    """Top-n item ids per row of a dense [B, n_items + 1] score matrix (column 0 is padding)."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    scores[:, 0] = -np.inf
+    top = np.argpartition(-scores, n, axis=1)[:, :n]
+    order = np.argsort(-np.take_along_axis(scores, top, 1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, 1)
+
+
+def _last_items(test) -> np.ndarray:
+    L = test["hist_len"]
+    return np.where(L > 0, test["hist_items"][np.arange(len(L)), np.maximum(L - 1, 0)], 0)
+
+
+def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
+    """[B, 1, d + 1]: the GRU4Rec state after each test user's last behaviour, fed step by step
+    from a reset (positions past ``hist_len`` are padding; the state at the last real one is
+    kept). ``model.user_interests`` advances the state one step, as in session serving."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(test["hist_len"]), batch_size):
+            items, L = test["hist_items"][i:i + batch_size], test["hist_len"][i:i + batch_size]
+            # padded steps repeat the last real item (any valid id: their state is discarded);
+            # an empty history keeps the zero state, whose scores are the item biases b_y
+            last = np.maximum(L - 1, 0)
+            steps = np.where(np.arange(items.shape[1]) < L[:, None], items,
+                             np.maximum(items[np.arange(len(L)), last], 1)[:, None])
+            model.reset_state()
+            V = np.zeros((len(L), 1, model.layers[-1] + 1), dtype=np.float32)
+            V[:, :, -1] = 1.0
+            for t in range(int(L.max())):
+                v = model.user_interests({"input_item": steps[:, t],
+                                          "reset": np.full(len(L), t == 0)}).numpy()
+                V = np.where((t < L)[:, None, None], v, V)
+            out.append(V)
+    return np.concatenate(out)
+
+
+def _run_retrieval(name: str, data, epochs: int, seed: int) -> Run:
+    import torch
+    from recbook.torch.train import fit, seed_everything
+    from recbook.torch.youtube_dnn import evaluate_retrieval
+
+    test, meta, n = data.test, data.meta, max(KS)
+    truth = test["truth_items"]
+    seed_everything(seed)
+    if name in COUNTED:
+        start = time.perf_counter()
+        seqs = _train_sequences(data)
+        rec = (MostPopular(item_support(seqs.item, meta.n_items)) if name == "most popular"
+               else ItemKNN(seqs.session, seqs.item, meta.n_items))
+        seconds = time.perf_counter() - start
+        # both score from the user's last behaviour (item-kNN: its neighbours, ICLR'16 §4.1)
+        ids = _top_from_scores(rec({"input_item": _last_items(test)}), n)
+        return Run(name, seed, metrics.ranking_metrics(ids, truth, KS), seconds, 0)
+    if name == "GRU4Rec":
+        from recbook.data.samples import SessionParallelBatches
+        from recbook.torch.gru4rec import GRU4Rec, adagrad_m
+
+        P = preset("gru4rec", "quick")
+        seqs = _train_sequences(data)
+        keys = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
+                "dropout_p_hidden", "n_sample", "sample_alpha", "logq", "bpreg", "elu_param",
+                "sample_store_size")
+        model = GRU4Rec(meta, **{k: P[k] for k in keys},
+                        item_support=item_support(seqs.item, meta.n_items), seed=seed)
+        start = time.perf_counter()
+        fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]), None,
+            epochs=epochs, optimizer=adagrad_m(P["lr"], P["momentum"]), seed=seed,
+            desc=f"{name} seed {seed}")
+        seconds = time.perf_counter() - start
+        model.eval()
+        index = retrieval.ItemIndex(model.item_embeddings().numpy())
+        ids = retrieval.topk_multi_interest(index, _gru4rec_interests(model, test), n)[1]
+        return Run(name, seed, metrics.ranking_metrics(ids, truth, KS), seconds,
+                   n_params(model))
+    from recbook.torch.comirec import ComiRecDR, ComiRecSA
+    from recbook.torch.mind import MIND
+    from recbook.torch.youtube_dnn import YouTubeDNN
+
+    cfg = preset("comirec", "quick")  # the ComiRec chapter's shared settings for all four
+    n_neg = cfg["neg_ratio"] * cfg["batch_size"]
+    build = {"YouTube DNN": lambda: YouTubeDNN(meta, d=cfg["d"], n_neg=n_neg),
+             "MIND": lambda: MIND(meta, d=cfg["d"], K=cfg["K"], n_neg=n_neg),
+             "ComiRec-DR": lambda: ComiRecDR(meta, d=cfg["d"], K=cfg["K"]),
+             "ComiRec-SA": lambda: ComiRecSA(meta, d=cfg["d"], K=cfg["K"])}[name]
+    torch.manual_seed(seed)
+    model = build()
+    lr = cfg["lr_dr"] if name == "ComiRec-DR" else cfg["lr"]
+    start = time.perf_counter()
+    fit(model, data.train, None, epochs=epochs, batch_size=cfg["batch_size"], lr=lr, seed=seed,
+        desc=f"{name} seed {seed}")
+    seconds = time.perf_counter() - start
+    quality = evaluate_retrieval(model, test, ks=KS, seed=seed)
+    return Run(name, seed, quality, seconds, n_params(model))
+
+
+# ----------------------------------------------------------------------------------- runners
+
+def run(model: str, data, epochs: int = 1, seed: int = 0) -> Run:
+    """Train ``model`` (a name of RANKING or RETRIEVAL) on ``data`` (from ``load`` of its family)
+    for ``epochs`` with ``seed``; return its test quality, training seconds and parameters."""
+    family = family_of(model)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    wanted = "label" if family == "ranking" else "truth_items"
+    if wanted not in data.test:
+        raise ValueError(f"{model} is a {family} model: its data needs test[{wanted!r}] "
+                         f"(load it with recbook.compare.load({family!r}, ...))")
+    return (_run_ranking if family == "ranking" else _run_retrieval)(model, data, epochs, seed)
+
+
+def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1) -> pd.DataFrame:
+    """One row per (model, seed): metrics, ``train s``, ``parameters``. The counted baselines
+    are deterministic and run once (their row is repeated for every seed)."""
+    rows = []
+    for model in models:
+        for k, seed in enumerate(seeds):
+            if model in COUNTED and k > 0:
+                rows.append({**rows[-1], "seed": seed})
+                continue
+            rows.append(run(model, data, epochs, seed).row())
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, metrics_=None) -> pd.DataFrame:
+    """Mean ± std over seeds per model (population std, as the chapters print), mean seconds
+    and the parameter count; models keep their order of appearance."""
+    metrics_ = list(metrics_ or [c for c in runs.columns
+                                 if c not in ("model", "seed", "train s", "parameters")])
+    order = list(dict.fromkeys(runs["model"]))
+    g = runs.groupby("model", sort=False)
+    out = pd.DataFrame(index=order)
+    for m in metrics_:
+        mean, std = g[m].mean(), g[m].std(ddof=0)
+        out[m] = [f"{mean[k]:.4f} ± {std[k]:.4f}" for k in order]
+    out["train s"] = g["train s"].mean().reindex(order).round(2)
+    out["parameters"] = g["parameters"].first().reindex(order).astype(int)
+    out["seeds"] = g["seed"].nunique().reindex(order)
+    return out
+
+
+def per_model(runs: pd.DataFrame, metric: str) -> dict[str, list[float]]:
+    """{model: [metric per seed]}: what ``recbook.claims.check`` takes."""
+    return {m: list(map(float, v)) for m, v in runs.groupby("model", sort=False)[metric]}

@@ -1,0 +1,76 @@
+"""recbook.compare on tiny built-in data: every model of both families runs and returns finite
+numbers; a seed repeats its result; a bad model name or a wrong family's data is refused."""
+import math
+
+import pytest
+import torch
+
+from recbook import compare
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def ranking():
+    return compare.load("ranking", n_users=60, max_len=8)
+
+
+@pytest.fixture(scope="module")
+def retrieval():
+    return compare.load("retrieval", n_users=80, max_len=8)
+
+
+@pytest.fixture(autouse=True)
+def quiet(monkeypatch):
+    monkeypatch.setenv("RECBOOK_PROGRESS", "none")
+
+
+def _finite(run):
+    assert run.metrics and all(math.isfinite(v) for v in run.metrics.values()), run.metrics
+    assert run.train_seconds >= 0 and math.isfinite(run.train_seconds)
+
+
+@pytest.mark.parametrize("model", compare.RANKING)
+def test_ranking_models_run(model, ranking):
+    run = compare.run(model, ranking, epochs=1, seed=0)
+    _finite(run)
+    assert 0 <= run.metrics["auc"] <= 1 and run.n_params > 0
+
+
+@pytest.mark.parametrize("model", compare.RETRIEVAL)
+def test_retrieval_models_run(model, retrieval):
+    run = compare.run(model, retrieval, epochs=1, seed=0)
+    _finite(run)
+    assert 0 <= run.metrics["recall@50"] <= run.metrics["hit_rate@50"] <= 1
+    assert (run.n_params == 0) == (model in compare.COUNTED)
+
+
+@pytest.mark.parametrize("model", ["DIN", "GRU4Rec", "MIND"])
+def test_same_seed_same_result(model, ranking, retrieval):
+    data = ranking if compare.family_of(model) == "ranking" else retrieval
+    a, b = (compare.run(model, data, seed=3) for _ in range(2))
+    assert a.metrics == b.metrics and a.n_params == b.n_params
+    c = compare.run(model, data, seed=4)
+    assert c.metrics != a.metrics, "another seed should give another run"
+
+
+def test_run_all_and_summarise(retrieval):
+    runs = compare.run_all(["most popular", "YouTube DNN"], retrieval, seeds=(0, 1))
+    assert list(runs["model"]) == ["most popular", "most popular", "YouTube DNN", "YouTube DNN"]
+    table = compare.summarise(runs, ["recall@50"])
+    assert list(table.index) == ["most popular", "YouTube DNN"]
+    assert table.loc["most popular", "recall@50"].endswith("± 0.0000")  # counted: no spread
+    assert list(table["seeds"]) == [2, 2]
+    per = compare.per_model(runs, "recall@50")
+    assert len(per["YouTube DNN"]) == 2
+
+
+def test_bad_input_is_refused(ranking):
+    with pytest.raises(ValueError, match="unknown model 'DINO'.*ranking models: Base, DIN"):
+        compare.run("DINO", ranking)
+    with pytest.raises(ValueError, match="GRU4Rec is a retrieval model.*truth_items"):
+        compare.run("GRU4Rec", ranking)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        compare.run("DIN", ranking, epochs=0)
+    with pytest.raises(ValueError, match="family must be one of"):
+        compare.load("ctr")
