@@ -7,7 +7,8 @@ in Python:
     python bench/common.py machine                    # the machine, as a markdown table
     python bench/common.py chapters BUILD_LOG         # per-chapter execution times of a book build
     python bench/common.py durations PYTEST_LOG       # the slowest tests of a `pytest --durations` run
-    python bench/common.py write RESULTS --models FILE [--build FILE]   # assemble RESULTS.md
+    python bench/common.py write RESULTS [--build F] [--models F] [--faiss F] [--peers F]
+                                                      # assemble RESULTS.md (missing: kept)
 
 torch and tensorflow are imported lazily, so the command line above needs neither.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENCY_BATCHES = (1, 1024)
+SIZES = ("quick", "full")  # recbook.config presets whose model sizes are measured
 
 
 # ------------------------------------------------------------------------------ settings
@@ -46,22 +48,72 @@ def threads() -> int:
     return n
 
 
-def parser(doc: str, steps: int) -> argparse.ArgumentParser:
-    """The command line every per-model script shares (it may add its own options)."""
+def parser(doc: str, steps: dict[str, int]) -> argparse.ArgumentParser:
+    """The command line every per-model script shares (it may add its own options).
+
+    `steps` is each size's default number of timed training steps, e.g. {"quick": 50, "full": 10}:
+    few at the full sizes, whose steps are slower, so that section stays a few minutes."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=steps, help=f"timed training steps (default {steps})")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed training steps at every size (default: " +
+                   ", ".join(f"{k} {v}" for k, v in steps.items()) + ")")
+    p.add_argument("--sizes", default=",".join(SIZES),
+                   help="comma-separated subset of quick,full: which preset's model sizes")
     p.add_argument("--frameworks", default="pytorch,tensorflow",
                    help="comma-separated subset of pytorch,tensorflow")
+    p.set_defaults(default_steps=steps)
     return p
 
 
-def frameworks(args) -> list[str]:
-    chosen = [f.strip() for f in args.frameworks.split(",") if f.strip()]
-    bad = [f for f in chosen if f not in ("pytorch", "tensorflow")]
+def _subset(value: str, allowed: tuple, option: str) -> list[str]:
+    chosen = [f.strip() for f in value.split(",") if f.strip()]
+    bad = [f for f in chosen if f not in allowed]
     if bad or not chosen:
-        raise SystemExit(f"--frameworks: expected pytorch and/or tensorflow, got {args.frameworks!r}")
+        raise SystemExit(f"--{option}: expected a comma-separated subset of {','.join(allowed)}, "
+                         f"got {value!r}")
     return chosen
+
+
+def frameworks(args) -> list[str]:
+    return _subset(args.frameworks, ("pytorch", "tensorflow"), "frameworks")
+
+
+def sizes(args) -> list[str]:
+    return _subset(args.sizes, SIZES, "sizes")
+
+
+def steps(args, size: str) -> int:
+    """Timed training steps at `size`: --steps when given, else the script's default for it."""
+    n = args.steps if args.steps is not None else args.default_steps[size]
+    if n < 1:
+        raise SystemExit(f"--steps must be at least 1, got {n}")
+    return n
+
+
+def preset(model: str, size: str) -> dict:
+    """A copy of recbook.config.PRESETS[model][size] as written: the paper's sizes, without any
+    hardware-dependent adjustment recbook.config.preset may apply (the bench states the sizes
+    it measured, and compares runs across machines)."""
+    import copy
+
+    from recbook.config import PRESETS
+    return copy.deepcopy(PRESETS[model][size])
+
+
+def data_kwargs(P: dict, size: str, n_users: int = 1000) -> dict:
+    """Generator arguments for the built-in data at `size` (passed to recbook.data.load_*).
+
+    quick: the chapter's data (the preset's n_users). full: the generator's "large" shape (5,000
+    items, 50 categories: enough for the full presets' 1,280-2,048 sampled negatives), only
+    `n_users` users (a benchmark needs batches, not epochs), and 2-3 x max_len events per user so
+    that histories reach the preset's max_len. No download: the full presets name real datasets,
+    but only the tensor shapes matter for speed."""
+    if size == "quick":
+        return {"n_users": P["n_users"]} if P.get("n_users") else {}
+    T = P.get("max_len", 20)
+    return dict(size="large", n_users=n_users, min_events=max(20, 2 * T),
+                max_events=max(150, 3 * T))
 
 
 # ------------------------------------------------------------------------------- batches
@@ -189,36 +241,43 @@ def measure(step, batches, steps: int, batch_size: int, infer, probe: dict, eval
 
 # ------------------------------------------------------------------- the two model kinds
 
-def _adam(framework, model, lr):
+def optimizer(framework: str, model, P: dict):
+    """The preset's optimizer ("adam", "sgd" or "adagrad"; Adam when it names none) at P["lr"]."""
+    name, lr = P.get("optimizer", "adam"), P["lr"]
+    if name not in ("adam", "sgd", "adagrad"):
+        raise ValueError(f"optimizer {name!r}: the bench knows adam, sgd and adagrad")
     if framework == "pytorch":
         import torch
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad}
+        return cls[name](model.parameters(), lr=lr)
     import keras
-    return keras.optimizers.Adam(lr)
+    cls = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+           "adagrad": keras.optimizers.Adagrad}
+    return cls[name](lr)
 
 
 def bench_ctr(framework: str, model, data, P: dict, steps: int, prepare=None) -> dict:
-    """A CTR model (DIN, DIEN, BST): Adam steps on data.train, latency of the forward pass,
+    """A CTR model (DIN, DIEN, BST): the preset's optimizer on data.train, latency of the forward pass,
     scoring of data.test with recbook's `predict` (samples/s)."""
     if framework == "pytorch":
         from recbook.torch.train import predict
-        step, infer = torch_train_step(model, _adam(framework, model, P["lr"])), torch_infer(model)
+        step, infer = torch_train_step(model, optimizer(framework, model, P)), torch_infer(model)
     else:
         from recbook.tf.train import predict
-        step = tf_train_step(model, _adam(framework, model, P["lr"]), prepare)
+        step = tf_train_step(model, optimizer(framework, model, P), prepare)
         infer = tf_infer(model)
     return measure(step, endless(data.train, P["batch_size"]), steps, P["batch_size"], infer,
                    data.test, lambda: predict(model, data.test), len(data.test["label"]))
 
 
 def bench_retrieval(framework: str, model, data, P: dict, steps: int, query) -> dict:
-    """A retrieval model (YouTube DNN, MIND, ComiRec): Adam steps on data.train; latency of
+    """A retrieval model (YouTube DNN, MIND, ComiRec): Adam (the presets' choice) on data.train; latency of
     serving (user interests, then `query(model, index, batch, to_numpy)`: top-N from the faiss
     index built once); serving every test user in chunks of 512 with the index built (users/s)."""
     from recbook.data import iterate
     from recbook.retrieval import ItemIndex
     step = (torch_train_step if framework == "pytorch" else tf_train_step)(
-        model, _adam(framework, model, P["lr"]))
+        model, optimizer(framework, model, P))
     out = train_numbers(step, endless(data.train, P["batch_size"]), steps, P["batch_size"])
     if framework == "pytorch":
         import torch
@@ -259,16 +318,19 @@ def table(headers, rows) -> str:
 FRAMEWORK_NAMES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 
 
-def report(title: str, settings: str, results: list[tuple[str, str, dict]], eval_header: str,
+def report(title: str, settings: list[str], results: list[tuple], eval_header: str,
            sample: str = "samples") -> None:
-    """Print one model's section: a heading, its settings, and a table with one row per
-    (model, framework) measured: training throughput, first step, latency, evaluation."""
-    headers = ["model", "framework", f"train {sample}/s", "ms / batch", "first step (s)"]
+    """Print one model's section: a heading, one settings line per size, and a table with one
+    row per (model, framework, size, batch size, numbers) measured: training throughput, first
+    step, latency, evaluation."""
+    headers = ["model", "framework", "size", "batch", f"train {sample}/s", "ms / batch",
+               "first step (s)"]
     headers += [f"latency B={b} (ms)" for b in LATENCY_BATCHES] + [eval_header]
-    rows = [[model, FRAMEWORK_NAMES.get(fw, fw), r["samples_s"], r["ms_batch"], r["first_s"]]
-            + [r.get(f"latency_{b}") for b in LATENCY_BATCHES] + [r.get("eval_s")]
-            for model, fw, r in results]
-    print(f"### {title}\n\n{settings}; BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}, "
+    rows = [[model, FRAMEWORK_NAMES.get(fw, fw), size, batch, r["samples_s"], r["ms_batch"],
+             r["first_s"]] + [r.get(f"latency_{b}") for b in LATENCY_BATCHES] + [r.get("eval_s")]
+            for model, fw, size, batch, r in results]
+    lines = "\n".join(f"- {line}" for line in settings)
+    print(f"### {title}\n\n{lines}\n- BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}, "
           f"load {os.getloadavg()[0]:.1f}.\n\n{table(headers, rows)}\n", flush=True)
 
 
@@ -298,6 +360,9 @@ def _version(module: str) -> str:
     return "not installed"
 
 
+NO_GPU = "none on this machine; GPU timings unmeasured"
+
+
 def gpu() -> str:
     names = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
     return names.replace("\n", "; ") or "none"
@@ -312,11 +377,14 @@ def machine() -> list[tuple[str, str]]:
     if Path("/etc/os-release").exists():
         os_name = dict(ln.split("=", 1) for ln in Path("/etc/os-release").read_text().splitlines()
                        if "=" in ln).get("PRETTY_NAME", os_name).strip('"')
+    gpu_name = gpu()
     commit = _run(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     if _run(["git", "status", "--porcelain"]):
         commit += " (with uncommitted changes)"
     return [("CPU", cpu_name()), ("cores", f"{usable} usable ({os.cpu_count()} online)"),
-            ("RAM", f"{mem} GiB"), ("GPU", gpu()), ("OS", os_name),
+            ("RAM", f"{mem} GiB"),
+            ("GPU", NO_GPU if gpu_name == "none" else gpu_name),
+            ("OS", os_name),
             ("Python", platform.python_version()),
             ("frameworks", f"{_version('torch')}, {_version('tensorflow')}, {_version('keras')}"),
             ("commit", commit),
@@ -381,28 +449,40 @@ def _block(text: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def write_results(path: Path, models: str, build: str | None) -> None:
-    """Write RESULTS.md: machine, then the build block (install, book, chapters, tests) and the
-    models block. Without a new build block the previous file's is kept when it was measured
-    on the same hardware (CPU, cores, RAM), else dropped with a note."""
+BLOCKS = {  # RESULTS.md's blocks in order, and what to say when one was never measured here
+    "build": "Install, book-build and test times: not measured on this machine; run "
+             "`bash bench/run.sh` without `--quick`.",
+    "models": "Model throughput: not measured on this machine; run `bash bench/run.sh`.",
+    "faiss": "faiss against numpy: not measured on this machine; run `bash bench/run.sh` "
+             "without `--no-faiss`.",
+    "peers": "Peer comparison: not measured on this machine; run `bash bench/run.sh` "
+             "(or `--quick --peers`).",
+}
+
+
+def write_results(path: Path, blocks: dict[str, str | None], took: str | None = None,
+                  command: str = "bash bench/run.sh") -> None:
+    """Write RESULTS.md: the machine, then each of BLOCKS. A block without new text keeps the
+    previous file's when that was measured on the same hardware (CPU, cores, RAM, GPU); else it
+    says it was not measured. `took`: the whole run's wall clock (h:mm:ss) of `command`."""
     hardware = {k: v for k, v in machine() if k in ("CPU", "cores", "RAM", "GPU")}
-    if build is None and path.exists():
-        old = path.read_text()
-        kept = _block(old, "build")
-        same = all(f"| {k} | {v} |" in old for k, v in hardware.items())
-        build = kept if kept and same else (
-            "Install, book-build and test times were not measured on this machine: run "
-            "`bash bench/run.sh` without `--quick`.")
-    elif build is None:
-        build = "Not measured: run `bash bench/run.sh` without `--quick`."
+    old = path.read_text() if path.exists() else ""
+    same = bool(old) and all(f"| {k} | {v} |" in old for k, v in hardware.items())
+    parts = []
+    for name, missing in BLOCKS.items():
+        text = blocks.get(name)
+        if text is None:
+            text = (_block(old, name) if same else None) or missing
+        parts.append(f"{MARK.format(name)}\n{text.strip()}\n{MARK.format('/' + name)}")
+    no_gpu = f"GPU: {NO_GPU}.\n\n" if NO_GPU in dict(machine())["GPU"] else ""
+    if took:
+        no_gpu = f"The last run, `{command}`, took {took} (h:mm:ss) in all.\n\n" + no_gpu
     path.write_text(
         "# Benchmark results\n\n"
-        "Written by `bench/run.sh` (`make bench`); rerun it to refresh (`bash bench/run.sh --quick`\n"
-        "reruns only the model throughput and keeps the install/book/test block when the hardware\n"
-        "is unchanged). Each block says when and at which commit it was measured.\n\n"
-        f"## Machine\n\n{machine_table()}\n\n"
-        f"{MARK.format('build')}\n{build.strip()}\n{MARK.format('/build')}\n\n"
-        f"{MARK.format('models')}\n{models.strip()}\n{MARK.format('/models')}\n")
+        "Written by `bash bench/run.sh` (`make bench`); rerun it to refresh (`bash bench/run.sh\n"
+        "--quick` reruns only the model throughput and the faiss comparison, and keeps the other\n"
+        "blocks when the hardware is unchanged). Each block says when and at which commit it was\n"
+        f"measured.\n\n{no_gpu}## Machine\n\n{machine_table()}\n\n" + "\n\n".join(parts) + "\n")
 
 
 def stamp() -> str:
@@ -420,8 +500,11 @@ def main(argv=None) -> int:
     sub.add_parser("durations").add_argument("log", type=Path)
     w = sub.add_parser("write")
     w.add_argument("results", type=Path)
-    w.add_argument("--models", type=Path, required=True, help="markdown of the model sections")
-    w.add_argument("--build", type=Path, help="markdown of the install/book/test block")
+    for name in BLOCKS:
+        w.add_argument(f"--{name}", type=Path, help=f"markdown of the {name} block (default: "
+                       "the previous file's, when measured on the same hardware)")
+    w.add_argument("--took", help="the whole run's wall clock, h:mm:ss")
+    w.add_argument("--command", default="bash bench/run.sh", help="the command that ran")
     args = p.parse_args(argv)
     if args.command == "machine":
         print(machine_table())
@@ -432,8 +515,9 @@ def main(argv=None) -> int:
     elif args.command == "durations":
         print(slowest_tests(args.log.read_text(errors="replace")))
     else:
-        write_results(args.results, args.models.read_text(),
-                      args.build.read_text() if args.build else None)
+        write_results(args.results, {name: getattr(args, name).read_text()
+                                     for name in BLOCKS if getattr(args, name)},
+                      args.took, args.command)
     return 0
 
 

@@ -1,13 +1,14 @@
 """GRU4Rec (Hidasi et al. 2016, 2018): training throughput (session-parallel mini-batches,
-sampled loss), next-item latency and full-catalogue evaluation throughput per framework, quick
-preset, built-in sessions, on this machine.
+sampled loss), next-item latency and full-catalogue evaluation throughput per framework, at the
+quick and the full preset's model sizes, built-in sessions, on this machine.
 
-    .venv/bin/python bench/gru4rec.py [--steps 300] [--frameworks pytorch]
+    .venv/bin/python bench/gru4rec.py [--steps N] [--sizes quick,full] [--frameworks pytorch]
 
 Throughput counts events (next-item targets) per second; latency is one GRU step plus the
-scores of every item for B sessions. Prints a markdown section; bench/run.sh collects it into
-bench/RESULTS.md. BENCH_THREADS sets both frameworks' threads (default 1). Shared machinery:
-bench/common.py.
+scores of every item for B sessions. "full" = the official best RSC15 setting (100 units, batch
+32, 2048 extra samples) on built-in sessions over 5,000 items (common.data_kwargs). Prints a
+markdown section; bench/run.sh collects it into bench/RESULTS.md. BENCH_THREADS sets both
+frameworks' threads (default 1). Shared machinery: bench/common.py.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import common
 import numpy as np
 
 from recbook.baselines import eval_batches, evaluate_next_item, item_support
-from recbook.config import preset
 from recbook.data import SessionParallelBatches, load_sessions
 
 MODEL_ARGS = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
@@ -52,16 +52,19 @@ def bench(fw, data, supp, P, steps):
 
 
 def main():
-    args = common.parser(__doc__, steps=300).parse_args()
+    args = common.parser(__doc__, steps={"quick": 300, "full": 100}).parse_args()
     common.threads()
-    P = preset("gru4rec", "quick")
-    data = load_sessions("synthetic", seed=0)
-    supp = item_support(data.train.item, data.meta.n_items)
-    results = [("GRU4Rec", fw, bench(fw, data, supp, P, args.steps)) for fw in common.frameworks(args)]
-    common.report("GRU4Rec", f"Quick preset: layers {P['layers']}, loss {P['loss']}, batch "
-                  f"{P['batch_size']}, {P['n_sample']} extra samples, {data.meta.n_items} items, "
-                  f"{args.steps} timed steps", results, "eval events/s (full catalogue)",
-                  sample="events")
+    results, settings = [], []
+    for size in common.sizes(args):
+        P, steps = common.preset("gru4rec", size), common.steps(args, size)
+        data = load_sessions("synthetic", seed=0, **common.data_kwargs(P, size))
+        supp = item_support(data.train.item, data.meta.n_items)
+        results += [("GRU4Rec", fw, size, P["batch_size"], bench(fw, data, supp, P, steps))
+                    for fw in common.frameworks(args)]
+        settings.append(f"{size}: layers {P['layers']}, loss {P['loss']}, batch {P['batch_size']}, "
+                        f"{P['n_sample']} extra samples, {data.meta.n_items:,} items, {steps} "
+                        f"timed steps")
+    common.report("GRU4Rec", settings, results, "eval events/s (full catalogue)", sample="events")
 
 
 if __name__ == "__main__":

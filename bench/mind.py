@@ -1,17 +1,19 @@
 """MIND (Li et al. 2019) and its YouTube DNN baseline: training throughput (sampled softmax),
-serving latency and throughput per framework, quick preset, built-in data, on this machine.
+serving latency and throughput per framework, at the quick and the full preset's model sizes,
+built-in data, on this machine.
 
-    .venv/bin/python bench/mind.py [--steps 50] [--frameworks pytorch]
+    .venv/bin/python bench/mind.py [--steps N] [--sizes quick,full] [--frameworks pytorch]
 
-Serving a user = its interests, then each interest's faiss top-50 merged by score. Prints a
-markdown section; bench/run.sh collects it into bench/RESULTS.md. BENCH_THREADS sets both
-frameworks' threads (default 1). Shared machinery: bench/common.py.
+Serving a user = its interests, then each interest's faiss top-50 merged by score. "full" = d =
+64, hidden 128, 1,280 negatives, batch 128 (ComiRec's setup for its MIND baseline) on built-in
+data over 5,000 items (common.data_kwargs). Prints a markdown section; bench/run.sh collects it
+into bench/RESULTS.md. BENCH_THREADS sets both frameworks' threads (default 1). Shared
+machinery: bench/common.py.
 """
 from __future__ import annotations
 
 import common
 
-from recbook.config import preset
 from recbook.data import load_next_item
 from recbook.retrieval import topk_multi_interest
 
@@ -25,26 +27,30 @@ def query(model, index, batch, to_numpy):
 
 
 def main():
-    args = common.parser(__doc__, steps=50).parse_args()
+    args = common.parser(__doc__, steps={"quick": 50, "full": 20}).parse_args()
     common.threads()
-    P = preset("mind", "quick")
-    data = load_next_item("synthetic", max_len=P["max_len"], seed=0, n_users=P["n_users"])
-    results = []
-    for name in ("YouTube DNN", "MIND"):
-        for fw in common.frameworks(args):
-            if fw == "pytorch":
-                from recbook.torch.mind import MIND
-                from recbook.torch.youtube_dnn import YouTubeDNN
-            else:
-                from recbook.tf.mind import MIND
-                from recbook.tf.youtube_dnn import YouTubeDNN
-            model = MIND(data.meta, **{k: P[k] for k in MIND_KEYS}) if name == "MIND" else \
-                YouTubeDNN(data.meta, **{k: P[k] for k in BASE_KEYS})
-            results.append((name, fw, common.bench_retrieval(fw, model, data, P, args.steps, query)))
-    common.report("MIND and YouTube DNN", f"Quick preset: d = {P['d']}, K = {P['K']}, "
-                  f"L = {P['max_len']}, {P['n_neg']} negatives, batch {P['batch_size']}, "
-                  f"{args.steps} timed steps; latency and serving = interests + faiss top-50",
-                  results, "serving users/s")
+    results, settings = [], []
+    for size in common.sizes(args):
+        P, steps = common.preset("mind", size), common.steps(args, size)
+        data = load_next_item("synthetic", max_len=P["max_len"], seed=0,
+                              **common.data_kwargs(P, size))
+        for name in ("YouTube DNN", "MIND"):
+            for fw in common.frameworks(args):
+                if fw == "pytorch":
+                    from recbook.torch.mind import MIND
+                    from recbook.torch.youtube_dnn import YouTubeDNN
+                else:
+                    from recbook.tf.mind import MIND
+                    from recbook.tf.youtube_dnn import YouTubeDNN
+                model = MIND(data.meta, **{k: P[k] for k in MIND_KEYS}) if name == "MIND" else \
+                    YouTubeDNN(data.meta, **{k: P[k] for k in BASE_KEYS})
+                results.append((name, fw, size, P["batch_size"],
+                                common.bench_retrieval(fw, model, data, P, steps, query)))
+        settings.append(f"{size}: d = {P['d']}, hidden {P['hidden']}, K = {P['K']}, L = "
+                        f"{P['max_len']}, {P['n_neg']} negatives, batch {P['batch_size']}, "
+                        f"{data.meta.n_items:,} items, {steps} timed steps")
+    settings.append("latency and serving = interests + faiss top-50")
+    common.report("MIND and YouTube DNN", settings, results, "serving users/s")
 
 
 if __name__ == "__main__":

@@ -5,31 +5,49 @@
 #      chapter's execution time as MyST-NB logs it ("<path>: Executed notebook in S seconds");
 #   3. test: the test suite (pytest tests, as make test) and its slowest tests;
 #   4. models: every bench/<model>.py (training samples/s, ms per mini-batch, first step,
-#      inference latency at batch 1 and 1024, scoring/serving throughput) at the quick preset;
+#      inference latency at batch 1 and 1024, scoring/serving throughput) at the quick and
+#      the full preset's model sizes (built-in data shaped for them, no download);
+#   5. faiss: bench/faiss_vs_numpy.py, top-50 queries/s for 10^5 and 10^6 items at equal recall;
+#   6. peers: bench/peers/run.sh OUTFILE (DeepCTR-Torch, RecBole, torch-rechub against recbook
+#      in their own venv), when that script exists;
 # then rewrites bench/RESULTS.md with the machine, the commit and every table.
 #
-# Usage: bash bench/run.sh [--quick] [--out FILE] [--models "din bst"] [--steps N]
-#   --quick   only step 4, with $PY (default .venv/bin/python); RESULTS.md keeps the previous
-#             install/book/test block when the hardware is unchanged
-#   --out     write there instead of bench/RESULTS.md (also BENCH_RESULTS=FILE)
-#   --models  which bench/<model>.py to run (default: all; also BENCH_MODELS)
-#   --steps   timed training steps for every model (default: each script's own; also BENCH_STEPS)
-# BENCH_THREADS (default 1) sets both frameworks' threads in the model scripts. A step that
-# fails is recorded as failed, the others still run, and the exit status is 1.
+# Usage: bash bench/run.sh [--quick] [--out FILE] [--models "din bst"] [--sizes quick,full]
+#                          [--steps N] [--no-faiss] [--peers | --no-peers]
+#   --quick     steps 4-5 only, with $PY (default .venv/bin/python), and no peers unless
+#               --peers; RESULTS.md keeps the previous blocks it did not measure when the
+#               hardware is unchanged
+#   --out       write there instead of bench/RESULTS.md (also BENCH_RESULTS=FILE)
+#   --models    which bench/<model>.py to run (default: all; also BENCH_MODELS; "" for none)
+#   --sizes     which preset sizes the model scripts measure (default quick,full; BENCH_SIZES)
+#   --steps     timed training steps for every model and size (default: each script's own,
+#               fewer at the full size; also BENCH_STEPS)
+#   --no-faiss  skip step 5;  --no-peers / --peers  skip / force step 6 (default: on, off with --quick)
+# BENCH_THREADS (default 1) sets the threads of both frameworks, numpy's BLAS and faiss. A step
+# that fails is recorded as failed, the others still run, and the exit status is 1.
 set -euo pipefail
+START=$SECONDS
+ARGS="$*"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUICK=0
 OUT=${BENCH_RESULTS:-bench/RESULTS.md}
-MODELS=${BENCH_MODELS:-gru4rec din dien bst mind comirec}
+MODELS=${BENCH_MODELS-gru4rec din dien bst mind comirec}
+SIZES=${BENCH_SIZES:-quick,full}
 STEPS=${BENCH_STEPS:-}
+FAISS=1
+PEERS=  # empty: the default (on, off with --quick)
 while [ $# -gt 0 ]; do
   case $1 in
     --quick|--skip-install) QUICK=1 ;;
     --out) OUT=$2; shift ;;
     --models) MODELS=$2; shift ;;
+    --sizes) SIZES=$2; shift ;;
     --steps) STEPS=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --no-faiss) FAISS=0 ;;
+    --peers) PEERS=1 ;;
+    --no-peers) PEERS=0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -38,6 +56,7 @@ WORK=$(mktemp -d /tmp/recbook-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PYTHON=${PYTHON:-python3}
 FAILED=0
+[ -n "$PEERS" ] || PEERS=$((1 - QUICK))
 
 # Run a step under /usr/bin/time -v; keep its wall-clock time and peak memory as a table row.
 measure() {  # name, command...
@@ -70,10 +89,15 @@ fi
 
 # 4. Model throughput: each script prints its own markdown section.
 {
-  echo "## Model throughput and latency (quick preset, built-in data)"
+  echo "## Model throughput and latency (quick and full sizes, built-in data)"
   echo
   "$PY" bench/common.py stamp
-  echo "Per model and framework: training samples/s and ms per mini-batch after 3 warm-up"
+  echo "Sizes: **quick** = the chapters' preset (\`recbook.config.PRESETS[model][\"quick\"]\`);"
+  echo "**full** = the full preset's model sizes (embedding dimensions, hidden sizes, max_len,"
+  echo "batch size, negatives) and optimizer, on built-in data generated for them (5,000 items,"
+  echo "histories reaching max_len; no download), so the tensors have the full model's shapes but"
+  echo "the embedding tables are smaller than a real catalogue's. Fewer timed steps at the full size."
+  echo "Per model, framework and size: training samples/s and ms per mini-batch after 3 warm-up"
   echo "steps; the first step apart (TensorFlow traces its graph there); the median latency of"
   echo "one inference call on B = 1 and B = 1024 rows (a CTR model's scores; a retrieval model's"
   echo "interests and top-50; GRU4Rec's next-item scores); and one full pass over the test split"
@@ -85,6 +109,7 @@ for m in $MODELS; do
   echo "== model $m" >&2
   args=()
   [ -n "$STEPS" ] && args=(--steps "$STEPS")
+  args+=(--sizes "$SIZES")
   if "$PY" bench/$m.py "${args[@]}" > "$WORK/model-$m.md" 2> "$WORK/model-$m.err"; then
     cat "$WORK/model-$m.md" >> "$WORK/models.md"
   else
@@ -95,8 +120,45 @@ for m in $MODELS; do
   fi
 done
 
+# 5. faiss against numpy.
+blocks=(--models "$WORK/models.md")
+if [ $FAISS = 1 ]; then
+  echo "== faiss vs numpy" >&2
+  if "$PY" bench/faiss_vs_numpy.py > "$WORK/faiss.md" 2> "$WORK/faiss.err"; then :; else
+    FAILED=1
+    echo "bench/faiss_vs_numpy.py failed; last lines:" >&2; tail -20 "$WORK/faiss.err" >&2
+    printf '## faiss retrieval against brute-force numpy\n\n`bench/faiss_vs_numpy.py` failed: %s\n' \
+      "$(grep -v '^\s*$' "$WORK/faiss.err" | tail -1 | cut -c1-200)" > "$WORK/faiss.md"
+  fi
+  blocks+=(--faiss "$WORK/faiss.md")
+fi
+
+# 6. Peers: bench/peers/run.sh OUTFILE writes its own markdown section (its own venv).
+if [ $PEERS = 1 ]; then
+  if [ -f bench/peers/run.sh ]; then
+    measure peers bash bench/peers/run.sh "$WORK/peers-section.md" || true
+    row=$(grep '^| peers |' "$WORK/rows.md" | tail -1)
+    status=$(echo "$row" | awk -F' [|] ' '{print $4}' | tr -d ' |')
+    step="$("$PY" bench/common.py stamp) Step \`bash bench/peers/run.sh\` (run by bench/run.sh):
+$status, wall clock $(echo "$row" | awk -F' [|] ' '{print $2}') (h:mm:ss), peak memory $(echo "$row" | awk -F' [|] ' '{print $3}') MiB."
+    if [ -s "$WORK/peers-section.md" ]; then  # its own section (heading included), then the step
+      { cat "$WORK/peers-section.md"; echo; echo "$step"; } > "$WORK/peers.md"
+    else
+      { echo "## Peer comparison"; echo; echo "$step It wrote no section; last lines of its log:"
+        echo; echo '```'; tail -15 "$WORK/peers.log"; echo '```'; } > "$WORK/peers.md"
+    fi
+  else
+    printf '## Peer comparison\n\n%s `bench/peers/run.sh`: not present, so no peer was measured.\n' \
+      "$("$PY" bench/common.py stamp)" > "$WORK/peers.md"
+  fi
+  blocks+=(--peers "$WORK/peers.md")
+fi
+
+took=$((SECONDS - START))
+blocks+=(--took "$(printf '%d:%02d:%02d' $((took / 3600)) $((took % 3600 / 60)) $((took % 60)))" \
+  --command "bash bench/run.sh${ARGS:+ $ARGS}")
 if [ $QUICK = 1 ]; then
-  "$PY" bench/common.py write "$OUT" --models "$WORK/models.md"
+  "$PY" bench/common.py write "$OUT" "${blocks[@]}"
 else
   pip_cache=$("$PY" -m pip cache dir 2>/dev/null || echo unknown)
   find_links=$("$PY" -m pip config list 2>/dev/null | grep -i 'find-links\|index-url' | tr '\n' ' ' || true)
@@ -130,7 +192,7 @@ $("$PY" bench/common.py chapters "$WORK/book.log")
 
 $("$PY" bench/common.py durations "$WORK/test.log")
 MD
-  "$PY" bench/common.py write "$OUT" --models "$WORK/models.md" --build "$WORK/build.md"
+  "$PY" bench/common.py write "$OUT" "${blocks[@]}" --build "$WORK/build.md"
 fi
 echo "wrote $OUT" >&2
 exit $FAILED
