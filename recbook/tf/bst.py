@@ -139,7 +139,9 @@ class BST(CTRModel):
             return self.pos_emb(tf.where(mask, bucket + 1, tf.zeros_like(bucket)))
         if self.position == "index":
             return self.pos_emb(tf.where(mask, rank + 1, tf.zeros_like(rank)))
-        return sinusoid(rank, self.pos_dim) * tf.cast(mask, tf.float32)[..., None]
+        # in the layers' compute dtype: float16 under mixed_float16, float32 otherwise
+        return tf.cast(sinusoid(rank, self.pos_dim) * tf.cast(mask, tf.float32)[..., None],
+                       self.compute_dtype)
 
     def embed_sequence(self, b):
         n, L = b["hist_len"], self.L

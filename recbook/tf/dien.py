@@ -10,7 +10,8 @@ import keras
 import tensorflow as tf
 
 from recbook.tf.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
-                               sequence_mask, copy_embedding, copy_linear, copy_mlp, copy_prelu)
+                               full_precision, sequence_mask, copy_embedding, copy_linear,
+                               copy_mlp, copy_prelu)
 
 EVOLUTIONS = ("aigru", "agru", "augru")
 MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
@@ -140,6 +141,7 @@ def auxiliary_loss(aux_net, h, e_b, e_neg, mask, training=False):
     h_t = h[:, :-1]
     z_pos = tf.squeeze(aux_net(tf.concat([h_t, e_b[:, 1:]], -1), training=training), -1)
     z_neg = tf.squeeze(aux_net(tf.concat([h_t, e_neg[:, 1:]], -1), training=training), -1)
+    z_pos, z_neg = full_precision(z_pos), full_precision(z_neg)  # loss in float32
     per_pair = tf.nn.softplus(-z_pos) + tf.nn.softplus(z_neg)
     per_pair = tf.where(pair, per_pair, tf.zeros_like(per_pair))
     n = tf.maximum(tf.reduce_sum(tf.cast(pair, per_pair.dtype)), 1.0)

@@ -19,7 +19,7 @@ import tensorflow as tf
 from recbook.baselines import SampleStore
 from recbook.data.batches import validate
 from recbook.tf.gru4rec_losses import LOSSES, gru4rec_loss
-from recbook.tf.layers import Embedding, RecModel
+from recbook.tf.layers import Embedding, RecModel, full_precision
 
 
 def block_uniform(fan_in: int, fan_out: int, rng: np.random.Generator,
@@ -169,7 +169,7 @@ class GRU4Rec(RecModel):
         for cell, drop, h, var in zip(self.cells, self.drop_hidden, H, self.H):
             inp, z = cell(inp, h, return_gates=True)
             inp = drop(inp, training=training)  # the dropped-out output is the new state
-            var.assign(tf.stop_gradient(inp))
+            var.assign(tf.stop_gradient(tf.cast(inp, var.dtype)))  # float16 under mixed
             gates.append(z)
         return (inp, gates) if return_gates else inp
 
@@ -185,7 +185,9 @@ class GRU4Rec(RecModel):
 
     def score_matrix(self, h, target, sample=None):
         Y = target if sample is None else tf.concat([target, sample], 0)
-        R = h @ tf.transpose(self.W_y(Y)) + tf.transpose(self.b_y(Y))
+        # float32 scores (a no-op under float32): the logQ correction and the losses' softmax
+        # over B + S columns lose their small differences in float16
+        R = full_precision(h @ tf.transpose(self.W_y(Y)) + tf.transpose(self.b_y(Y)))
         if self.logq > 0 and self.loss_name == "cross-entropy":
             log_q = tf.gather(self.log_support, Y)
             if sample is not None:

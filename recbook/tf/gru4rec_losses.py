@@ -5,6 +5,8 @@ from __future__ import annotations
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import tensorflow as tf
 
+from recbook.tf.layers import full_precision
+
 EPS = 1e-24  # the official code's guard inside log
 
 
@@ -65,6 +67,7 @@ LOSSES = ("cross-entropy", "bpr-max", "top1-max", "top1", "bpr")
 
 def gru4rec_loss(name: str, R, bpreg: float = 1.0, elu_param: float = 0.0):
     """The loss ``name`` on R (ELU(α = elu_param) first for the ranking losses when > 0)."""
+    R = full_precision(R)  # why: float16 underflows EPS = 1e-24 in BPR-max's log
     if name == "cross-entropy":
         return cross_entropy(R)
     if name not in LOSSES:

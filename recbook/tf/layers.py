@@ -5,12 +5,19 @@ prove both frameworks compute the same function.
 """
 from __future__ import annotations
 
+import functools
+
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import numpy as np
 import tensorflow as tf
 
 from recbook.data.batches import contract_dtype, validate
+
+
+def full_precision(x):
+    """float16/bfloat16 -> float32 (mixed precision); float32 and float64 pass unchanged."""
+    return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
 
 
 def as_tensors(batch) -> dict[str, tf.Tensor]:
@@ -34,15 +41,42 @@ class RecModel(keras.Model):
 
     keys: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs):
+        # Keras fixes a layer's dtype policy when the layer is constructed, from a global
+        # setting: each model's constructor therefore runs under mixed_precision("auto") --
+        # float16/bfloat16 compute on a GPU that has it, float32 (no change) on a CPU -- unless
+        # the caller already opened an explicit scope.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            from recbook.tf.train import mixed_precision  # train imports this module
+            if mixed_precision.active:
+                return init(self, *args, **kw)
+            with mixed_precision("auto"):
+                return init(self, *args, **kw)
+
+        cls.__init__ = __init__
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # keras.Model.__init__ stores compile()'s slot as ``self.loss = None``, which would hide
         # the ``loss(batch)`` method every recbook model shares with its torch twin.
         self.__dict__.pop("loss", None)
+        # Under a mixed policy Keras would cast every float of the batch dict to float16 before
+        # call(): hist_gaps (seconds, up to ~1e7) overflow float16's 65504 and labels round.
+        # The batch stays as ``as_tensors`` makes it (``__call__``); each layer casts what it
+        # computes on.
+        self._convert_input_args = False
 
     def __call__(self, batch, *args, **kwargs):
         # Keras turns numpy into tensors before call() sees them: check the numpy batch here.
         self._validate(batch)
+        if isinstance(batch, dict):  # Keras' own conversion is off (see __init__)
+            batch = as_tensors(batch)
         return super().__call__(batch, *args, **kwargs)
 
     def _validate(self, batch, extra_keys=()):
@@ -66,6 +100,9 @@ class CTRModel(RecModel):
     def loss(self, batch, training=True):
         b = self.prepare(batch, ("label",))
         logits, outputs = self(b, training=training, return_attention=True)
+        # float32 logits (a no-op under the float32 policy): the loss in full precision, and a
+        # float16 logit with a float32 label is a TypeError
+        logits = full_precision(logits)
         bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(b["label"], logits))
         extra = self.extra_loss(b, outputs, training=training)
         total = bce if extra is None else bce + extra
@@ -199,6 +236,9 @@ def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, log
     target = tf.cast(target, tf.int64)
     pos = tf.reduce_sum(user * tf.gather(item_weights, target), -1, keepdims=True)
     neg = tf.matmul(user, tf.gather(item_weights, negatives), transpose_b=True)
+    # the logQ terms, the masking and the logsumexp in float32 (a no-op under float32): a
+    # float16 score matrix loses the small log q differences and its logsumexp can overflow
+    pos, neg = full_precision(pos), full_precision(neg)
     if logq:
         k = tf.cast(tf.shape(negatives)[0], tf.float32)
         pos -= tf.math.log(k * tf.gather(probs, target))[:, None]

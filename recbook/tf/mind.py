@@ -13,12 +13,13 @@ import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import copy_mlp, masked_softmax, sequence_mask
+from recbook.tf.layers import copy_mlp, full_precision, masked_softmax, sequence_mask
 from recbook.tf.youtube_dnn import YouTubeDNN, copy_pooling
 
 
 def squash(z, axis: int = -1, eps: float = 1e-9):
     """Eq. 7: squash(z) = ||z||² / (1 + ||z||²) · z / ||z||; z = 0 stays 0."""
+    z = full_precision(z)  # why: float16 underflows eps = 1e-9 to 0, and 0 / sqrt(0) is NaN
     sq = tf.reduce_sum(z * z, axis, keepdims=True)
     return sq / (1 + sq) * z / tf.sqrt(sq + eps)
 
@@ -48,6 +49,9 @@ def dynamic_routing(u_hat, b, behaviour_mask, capsule_mask=None, iterations: int
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     shared = len(u_hat.shape) == 3
+    # Routing runs in float32 (a no-op under float32): float16 rounds the logits b and squash's
+    # eps underflows; the capsules go back in u_hat's dtype (the layers' compute dtype).
+    dtype, u_hat, b = u_hat.dtype, full_precision(u_hat), full_precision(b)
     coupling = []
     for r in range(iterations):
         last = r == iterations - 1
@@ -58,7 +62,7 @@ def dynamic_routing(u_hat, b, behaviour_mask, capsule_mask=None, iterations: int
         u = squash(z)  # line 6, eq. 7
         if not last:  # line 7, eq. 8
             b = b + tf.einsum("bkd,btd->btk" if shared else "bkd,btkd->btk", u, x)
-    return u, coupling
+    return tf.cast(u, dtype), coupling
 
 
 def label_aware_attention(V, e, p: float, mask=None):

@@ -28,27 +28,46 @@ def default_device() -> str:
 POLICIES = {"auto", "float32", "mixed_bfloat16", "mixed_float16"}
 
 
+def _gpu_capability():
+    """(major, minor) compute capability of the first GPU, None without a GPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+
+
 def resolve_policy(mode="auto") -> str:
     """The Keras dtype policy that ``mixed_precision(mode)`` sets.
 
-    ``"auto"`` stays ``"float32"`` for now, on every device: recbook's Keras models mix their
-    layers' outputs with float32 inputs inside ``loss`` (e.g. ``sigmoid_cross_entropy_with_logits``
-    of a float32 label and a bfloat16 logit is a TypeError), so a mixed policy needs those models
-    to cast their logits and scores to float32 first. ``"mixed_bfloat16"`` / ``"mixed_float16"``
-    can be forced for a model that does.
+    ``"auto"``: ``"mixed_bfloat16"`` on a GPU of compute capability 8.0+ (Ampere: L4, A100,
+    H100; float32's range, no loss scaling), ``"mixed_float16"`` on 7.x (Volta/Turing, e.g.
+    Colab's T4: float16 tensor cores; ``fit`` adds a ``LossScaleOptimizer``), ``"float32"`` on a
+    CPU or an older GPU (no fast half precision there). Every recbook Keras model keeps its
+    fragile parts in float32 under either policy (routing and squash, every loss).
     """
     if mode is None or mode is False:
         return "float32"
     if mode not in POLICIES:
         raise ValueError(f"mixed precision must be one of {sorted(POLICIES)} or None, "
                          f"got {mode!r}")
-    return "float32" if mode == "auto" else mode
+    if mode != "auto":
+        return mode
+    capability = _gpu_capability()
+    if capability is None or capability[0] < 7:
+        return "float32"
+    return "mixed_bfloat16" if capability[0] >= 8 else "mixed_float16"
 
 
 class mixed_precision:  # noqa: N801  (used as a context manager, like a function)
     """``with mixed_precision("mixed_bfloat16"): model = DIN(meta)``: the Keras dtype policy is
     global, so it is set only while the model is built (its layers keep it) and the previous
-    policy is restored afterwards, even on an error."""
+    policy is restored afterwards, even on an error.
+
+    Every recbook model is built under ``mixed_precision("auto")`` by itself
+    (``RecModel.__init_subclass__``), so a chapter gets mixed precision on a GPU with no code;
+    an explicit ``with mixed_precision(...)`` around the construction wins over that."""
+
+    active = 0  # open scopes: inside one, a model's own "auto" scope steps aside
 
     def __init__(self, mode="auto"):
         self.policy = resolve_policy(mode)
@@ -56,9 +75,11 @@ class mixed_precision:  # noqa: N801  (used as a context manager, like a functio
     def __enter__(self):
         self.saved = keras.mixed_precision.dtype_policy()
         keras.mixed_precision.set_dtype_policy(self.policy)
+        mixed_precision.active += 1
         return self.policy
 
     def __exit__(self, *exc):
+        mixed_precision.active -= 1
         keras.mixed_precision.set_dtype_policy(self.saved)
         return False
 

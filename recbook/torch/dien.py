@@ -19,7 +19,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from recbook.torch.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU,
-                                  masked_softmax, sequence_mask)
+                                  full_precision, masked_softmax, sequence_mask)
 
 EVOLUTIONS = ("aigru", "agru", "augru")
 MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
@@ -183,6 +183,7 @@ def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
     h_t = h[:, :-1]
     z_pos = aux_net(torch.cat([h_t, e_b[:, 1:]], dim=-1)).squeeze(-1)
     z_neg = aux_net(torch.cat([h_t, e_neg[:, 1:]], dim=-1)).squeeze(-1)
+    z_pos, z_neg = full_precision(z_pos), full_precision(z_neg)  # loss in float32
     per_pair = F.softplus(-z_pos) + F.softplus(z_neg)  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
     per_pair = torch.where(pair, per_pair, torch.zeros_like(per_pair))
     return per_pair.sum() / pair.sum().clamp(min=1)

@@ -21,7 +21,7 @@ from torch import nn
 from recbook.baselines import SampleStore
 from recbook.data.batches import validate
 from recbook.torch.gru4rec_losses import LOSSES, gru4rec_loss
-from recbook.torch.layers import Embedding, RecModel
+from recbook.torch.layers import Embedding, RecModel, full_precision
 
 
 def uniform_init_(t: torch.Tensor, fan_in: int, fan_out: int, generator=None) -> torch.Tensor:
@@ -203,7 +203,9 @@ class GRU4Rec(RecModel):
     def score_matrix(self, h, target, sample=None):
         """R [B, B + S]: h against the mini-batch's targets then the extra samples."""
         Y = target if sample is None else torch.cat([target, sample])
-        R = h @ self.W_y(Y).T + self.b_y(Y).T
+        # float32 scores (a no-op without autocast): the logQ correction and the losses'
+        # softmax over B + S columns lose their small differences in float16
+        R = full_precision(h @ self.W_y(Y).T + self.b_y(Y).T)
         if self.logq > 0 and self.loss_name == "cross-entropy":
             # logQ correction (official code): a target column was sampled ∝ supp (it is some
             # row's target), an extra sample ∝ supp^α; subtract logq · log q of each column

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recbook.torch.layers import full_precision
+
 EPS = 1e-24  # the official code's guard inside log
 
 
@@ -72,6 +74,9 @@ def gru4rec_loss(name: str, R: torch.Tensor, bpreg: float = 1.0,
                  elu_param: float = 0.0) -> torch.Tensor:
     """The loss ``name`` on R. BPR-max/TOP1-max may first pass R through ELU(α = elu_param)
     as the official PyTorch code does (elu_param = 0 keeps R linear)."""
+    # why: float16 underflows EPS = 1e-24 inside BPR-max's log (to 0: log 0 = -inf) and rounds
+    # the softmax over the negatives; the losses run in float32 (a no-op for float32 R)
+    R = full_precision(R)
     if name == "cross-entropy":
         return cross_entropy(R)
     if name not in LOSSES:

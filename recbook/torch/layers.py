@@ -24,6 +24,11 @@ def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
     return out
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 -> float32 (mixed precision); float32 and float64 pass unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def sequence_mask(hist_len: torch.Tensor, T: int) -> torch.Tensor:
     """mask[b, t] = t < hist_len[b]: True at real behaviours of a right-padded history."""
     return torch.arange(T, device=hist_len.device)[None, :] < hist_len[:, None]
@@ -59,7 +64,8 @@ class CTRModel(RecModel):
     def loss(self, batch):
         b = self.prepare(batch, ("label",))
         logits, outputs = self(b, return_attention=True)
-        bce = F.binary_cross_entropy_with_logits(logits, b["label"])
+        # float32 logits (a no-op without autocast): the loss and its gradient in full precision
+        bce = F.binary_cross_entropy_with_logits(full_precision(logits), b["label"])
         extra = self.extra_loss(b, outputs)
         total = bce if extra is None else bce + extra
         logs = {"loss": total.item(), "bce": bce.item()}
@@ -205,6 +211,9 @@ def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, log
     negatives = torch.as_tensor(negatives, device=user.device)
     pos = (user * item_weights[target]).sum(-1, keepdim=True)  # [B, 1]
     neg = user @ item_weights[negatives].T  # [B, n_neg]
+    # the logQ terms, the masking and the logsumexp in float32 (a no-op without autocast): a
+    # float16 score matrix loses the small log q differences and its logsumexp can overflow
+    pos, neg = full_precision(pos), full_precision(neg)
     if logq:
         pos = pos - torch.log(len(negatives) * probs[target])[:, None]
         neg = neg - torch.log(len(negatives) * probs[negatives])[None, :]

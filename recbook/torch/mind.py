@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from recbook.torch.layers import masked_softmax, sequence_mask
+from recbook.torch.layers import full_precision, masked_softmax, sequence_mask
 from recbook.torch.youtube_dnn import YouTubeDNN
 
 
@@ -37,6 +37,7 @@ def squash(z: torch.Tensor, dim: int = -1, eps: float = 1e-9) -> torch.Tensor:
     Keeps the direction, maps the length into [0, 1). eps keeps z = 0 (a capsule no behaviour
     was routed to) at exactly 0 with a finite gradient.
     """
+    z = full_precision(z)  # why: float16 underflows eps = 1e-9 to 0, and 0 / sqrt(0) is NaN
     sq = (z * z).sum(dim, keepdim=True)
     return sq / (1 + sq) * z / torch.sqrt(sq + eps)
 
@@ -88,6 +89,17 @@ def dynamic_routing(u_hat: torch.Tensor, b: torch.Tensor, behaviour_mask: torch.
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     shared = u_hat.dim() == 3
+    # Routing runs in float32 with autocast off (a no-op in float32 training): under float16
+    # autocast the einsums would round the logits b and squash's eps underflows (NaN capsules).
+    # The capsules go back in u_hat's dtype, so the rest of the model keeps its precision.
+    dtype, u_hat, b = u_hat.dtype, full_precision(u_hat), full_precision(b)
+    with torch.autocast(u_hat.device.type, enabled=False):
+        u, coupling = _route(u_hat, b, behaviour_mask, capsule_mask, iterations, shared)
+    return u.to(dtype), coupling
+
+
+def _route(u_hat, b, behaviour_mask, capsule_mask, iterations, shared):
+    """The loop of ``dynamic_routing`` (lines 3-7), in the dtype of its inputs."""
     coupling = []
     for r in range(iterations):
         last = r == iterations - 1

@@ -42,18 +42,21 @@ def _native_bf16() -> bool:
 def autocast_dtype(mixed_precision, device) -> torch.dtype | None:
     """The autocast dtype ``fit`` trains in on ``device``, None for plain float32.
 
-    ``"auto"``: bfloat16 on a GPU that supports it (Ampere and newer, e.g. Colab's L4/A100:
-    float32's range, so no loss scaling), float32 elsewhere. A GPU without bfloat16 (Colab's
-    T4) stays float32 under "auto": float16 underflows small constants (MIND's squash eps
-    1e-9 becomes 0, and capsules no behaviour reached turn NaN); ``"float16"`` forces it, with
-    a dynamic ``GradScaler``, for models that tolerate it. ``"bfloat16"``/``"float16"`` also
-    work on a CPU (slower there: for tests); ``None``/``False``/``"float32"`` turn it off.
+    ``"auto"``: on a GPU, bfloat16 where it is native (Ampere and newer, e.g. Colab's L4/A100:
+    float32's range, so no loss scaling), else float16 with a dynamic ``GradScaler`` (Colab's
+    T4: its tensor cores run float16 only); float32 on a CPU. float16 is safe for every recbook
+    model because their fragile parts run in float32 whatever the autocast (MIND/ComiRec-DR's
+    routing and squash, whose eps 1e-9 underflows in float16; every loss, on float32 logits).
+    ``"bfloat16"``/``"float16"`` also work on a CPU (slower there: for tests);
+    ``None``/``False``/``"float32"`` turn it off.
     """
     device = torch.device(device)
     if mixed_precision in (None, False, "float32", "off"):
         return None
     if mixed_precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" and _native_bf16() else None
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if _native_bf16() else torch.float16
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"mixed_precision must be 'auto', None, 'float32', 'bfloat16' or "
                          f"'float16', got {mixed_precision!r}")
@@ -82,7 +85,7 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     monitor: the metric that early stopping and best-weight restoring watch (e.g. "auc").
     lr_decay: multiply the learning rate by this after every epoch (DIEN halves it).
     checkpoint: a path where the best weights are also saved (reload with ``load``).
-    mixed_precision: see :func:`autocast_dtype` ("auto": bf16/fp16 autocast on a GPU only).
+    mixed_precision: see :func:`autocast_dtype` ("auto": bf16, else fp16, on a GPU only).
     The weights, the loss and evaluation stay float32; only the forward pass is autocast.
     """
     seed_everything(seed)
