@@ -123,8 +123,10 @@ def pair_verdict(better: dict, worse: dict, metrics, noise: dict | None = None) 
       primary one by more than the noise: ``noise[m]`` when given (e.g. twice a standard
       error), else the sum of the two sides' seed standard deviations, which needs at least
       two seeds a side (a single run has no spread, so it cannot reproduce a claim alone);
-    * **partly**: the means are ordered on some metrics but not beyond the noise on all;
-    * **not**: the means are ordered the other way (or tie) on every metric.
+    * **not**: the primary metric is ordered the other way by more than the noise (a clear
+      reversal outweighs a secondary metric that happens to agree), or the means are ordered
+      the other way (or tie) on every metric;
+    * **partly**: anything in between (ordered on some metrics, or only within the noise).
     """
     metrics = list(metrics)
     if not metrics:
@@ -144,8 +146,11 @@ def pair_verdict(better: dict, worse: dict, metrics, noise: dict | None = None) 
         margin = float(a.std() + b.std())
     else:
         margin = None
-    if all(holds) and margin is not None and a.mean() - b.mean() > margin:
+    gap = a.mean() - b.mean()
+    if all(holds) and margin is not None and gap > margin:
         return "reproduced"
+    if margin is not None and -gap > margin:
+        return "not"
     return "partly" if any(holds) else "not"
 
 

@@ -37,6 +37,13 @@ def test_rule_boundaries():
     assert v({"auc": [0.7], "gauc": [0.7]}, {"auc": [0.8], "gauc": [0.6]}, ("auc", "gauc")) == "partly"
     assert v({"auc": [0.7], "gauc": [0.5]}, {"auc": [0.8], "gauc": [0.6]}, ("auc", "gauc")) == "not"
     assert v({"auc": [0.7]}, {"auc": [0.7]}, ["auc"]) == "not"
+    # reversed on the primary beyond the spread: not, even when a secondary metric agrees
+    assert v({"auc": [0.70, 0.72], "gauc": [0.7]}, {"auc": [0.80, 0.82], "gauc": [0.6]},
+             ("auc", "gauc")) == "not"
+    assert v({"auc": [0.7]}, {"auc": [0.8]}, ["auc"], noise={"auc": 0.05}) == "not"
+    # reversed within the spread while a secondary agrees: partly
+    assert v({"auc": [0.78, 0.80], "gauc": [0.7]}, {"auc": [0.79, 0.81], "gauc": [0.6]},
+             ("auc", "gauc")) == "partly"
     # one run a side has no spread: at best partly, unless the caller gives the noise
     assert v({"auc": [0.9]}, {"auc": [0.5]}, ["auc"]) == "partly"
     assert v({"auc": [0.9]}, {"auc": [0.5]}, ["auc"], noise={"auc": 0.1}) == "reproduced"

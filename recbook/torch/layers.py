@@ -103,7 +103,11 @@ class PReLU(nn.Module):
         self.alpha = nn.Parameter(torch.full((dim,), init))
 
     def forward(self, s):
-        return torch.where(s > 0, s, self.alpha * s)
+        # PyTorch's fused prelu kernel wants channels on axis 1: fold every leading axis into
+        # one. (torch.where(s > 0, s, α s) computes the same but took ~40 % of a DIN step on a
+        # CPU in three element-wise kernels and their backward; bench/peers/CAUSES.md.)
+        flat = s.reshape(-1, s.shape[-1])
+        return F.prelu(flat, self.alpha.to(s.dtype)).reshape(s.shape)
 
 
 class Dice(nn.Module):

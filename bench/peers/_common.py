@@ -1,0 +1,120 @@
+"""What the three peer comparisons share: one thread, offline imports, interleaved timing and the
+markdown they print. Runs in bench/peers/.venv (no TensorFlow there, so bench/common.py, which
+imports it, is not used).
+
+Timing: recbook's step and the peer's step on the SAME mini-batch are run one after the other
+and timed separately (time.perf_counter around each), so a load spike on the shared machine hits
+both; throughput = samples / summed step seconds, warm-up steps excluded.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import types
+
+import numpy as np
+
+WARMUP = 3  # untimed steps at the start of training (allocations, first-call costs)
+
+
+def setup(threads: int = 1) -> None:
+    """One thread for both libraries (torch.set_num_threads(1)), and no network.
+
+    DeepCTR-Torch's __init__ starts a thread that asks PyPI for its latest version; a bench
+    must not reach the network, so `requests.get` answers "not ok" (status 0) in this process.
+    """
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    try:
+        import requests
+        requests.get = lambda *a, **k: types.SimpleNamespace(status_code=0)  # noqa: E731
+    except ImportError:  # the peer then cannot import either; its import error says so
+        sys.modules.setdefault("requests", types.SimpleNamespace(
+            get=lambda *a, **k: types.SimpleNamespace(status_code=0),
+            codes=types.SimpleNamespace(ok=200)))
+
+
+class Clock:
+    """Summed seconds and samples of timed steps, warm-up steps left out."""
+
+    def __init__(self):
+        self.seconds, self.samples, self.calls = 0.0, 0, 0
+
+    def __call__(self, step, batch_size: int, *args):
+        start = time.perf_counter()
+        out = step(*args)
+        took = time.perf_counter() - start
+        self.calls += 1
+        if self.calls > WARMUP:
+            self.seconds += took
+            self.samples += batch_size
+        return out
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds if self.seconds else float("nan")
+
+
+def shuffled(n: int, batch_size: int, epoch: int, seed: int = 0):
+    """Row indices of full mini-batches of one epoch: the same order for recbook and the peer."""
+    order = np.random.default_rng(seed + epoch).permutation(n)
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield order[i:i + batch_size]
+
+
+def rows(arrays: dict, idx) -> dict:
+    return {k: v[idx] for k, v in arrays.items()}
+
+
+def fmt(x) -> str:
+    if isinstance(x, str):
+        return x
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)) or abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.4f}" if abs(x) < 1 else f"{x:.2f}"
+
+
+def table(headers, body) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+    out += ["| " + " | ".join(fmt(x) for x in row) + " |" for row in body]
+    return "\n".join(out)
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and np.isfinite(a) and np.isfinite(b) else float("nan")
+
+
+def failed(name: str, err: BaseException) -> str:
+    """The exact error of a peer that could not run, one line (never a number in its place)."""
+    msg = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+    return f"could not run {name}: `{msg}`"
+
+
+def threads_line() -> str:
+    import torch
+    return (f"torch {torch.__version__}, torch.set_num_threads({torch.get_num_threads()}) for "
+            f"both; load average {os.getloadavg()[0]:.1f} at the end.")
+
+
+def profile_top(step, calls, n_ops: int = 6) -> str:
+    """The `n_ops` aten ops with the most self CPU time over `calls` (a list of argument
+    tuples for `step`), as one markdown line: what a slower step spends its time on."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for args in calls:
+            step(*args)
+    ops = sorted((e for e in prof.key_averages() if e.key.startswith("aten::")),
+                 key=lambda e: e.self_cpu_time_total, reverse=True)[:n_ops]
+    total = sum(e.self_cpu_time_total for e in prof.key_averages()) or 1
+    return ", ".join(f"`{e.key}` {100 * e.self_cpu_time_total / total:.0f} %" for e in ops)
+
+
+def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_calls) -> str:
+    """Markdown lines with the top ops of both steps, printed when recbook was the slower one."""
+    return (f"- **{name}: recbook slower than {peer}.** Profile of {len(ours_calls)} training steps "
+            f"(torch.profiler, self CPU time): recbook {profile_top(ours_step, ours_calls)}; "
+            f"{peer} {profile_top(peer_step, peer_calls)}.")
