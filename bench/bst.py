@@ -30,11 +30,7 @@ def main():
             P["n_blocks"] = args.blocks
         data = load_ctr("synthetic", max_len=P["max_len"], seed=0, **common.data_kwargs(P, size))
         for fw in common.frameworks(args):
-            if fw == "pytorch":
-                from recbook.torch.bst import BST
-            else:
-                from recbook.tf.bst import BST
-            model = BST(data.meta, **{k: P[k] for k in MODEL_ARGS})
+            model = common.module(fw, "bst").BST(data.meta, **{k: P[k] for k in MODEL_ARGS})
             results.append(("BST", fw, size, P["batch_size"],
                             common.bench_ctr(fw, model, data, P, steps)))
         settings.append(f"{size}: b = {P['n_blocks']} block(s), {P['n_heads']} heads, item/category/"

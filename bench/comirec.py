@@ -34,11 +34,7 @@ def main():
 
         for name in ("ComiRecDR", "ComiRecSA"):
             for fw in common.frameworks(args):
-                if fw == "pytorch":
-                    from recbook.torch import comirec
-                else:
-                    from recbook.tf import comirec
-                model = getattr(comirec, name)(data.meta, d=P["d"], K=P["K"], neg_ratio=P["neg_ratio"])
+                model = getattr(common.module(fw, "comirec"), name)(data.meta, d=P["d"], K=P["K"], neg_ratio=P["neg_ratio"])
                 results.append((name, fw, size, P["batch_size"],
                                 common.bench_retrieval(fw, model, data, P, steps, query)))
         settings.append(f"{size}: d = {P['d']}, K = {P['K']}, L = {P['max_len']}, "

@@ -79,6 +79,12 @@ def frameworks(args) -> list[str]:
     return _subset(args.frameworks, ("pytorch", "tensorflow"), "frameworks")
 
 
+def module(framework: str, name: str):
+    """recbook.torch.<name> or recbook.tf.<name>: the twins share class names and arguments."""
+    import importlib
+    return importlib.import_module(f"recbook.{'torch' if framework == 'pytorch' else 'tf'}.{name}")
+
+
 def sizes(args) -> list[str]:
     return _subset(args.sizes, SIZES, "sizes")
 

@@ -36,14 +36,11 @@ def main():
                               **common.data_kwargs(P, size))
         for name in ("YouTube DNN", "MIND"):
             for fw in common.frameworks(args):
-                if fw == "pytorch":
-                    from recbook.torch.mind import MIND
-                    from recbook.torch.youtube_dnn import YouTubeDNN
+                if name == "MIND":
+                    model = common.module(fw, "mind").MIND(data.meta, **{k: P[k] for k in MIND_KEYS})
                 else:
-                    from recbook.tf.mind import MIND
-                    from recbook.tf.youtube_dnn import YouTubeDNN
-                model = MIND(data.meta, **{k: P[k] for k in MIND_KEYS}) if name == "MIND" else \
-                    YouTubeDNN(data.meta, **{k: P[k] for k in BASE_KEYS})
+                    model = common.module(fw, "youtube_dnn").YouTubeDNN(
+                        data.meta, **{k: P[k] for k in BASE_KEYS})
                 results.append((name, fw, size, P["batch_size"],
                                 common.bench_retrieval(fw, model, data, P, steps, query)))
         settings.append(f"{size}: d = {P['d']}, hidden {P['hidden']}, K = {P['K']}, L = "
