@@ -306,10 +306,13 @@ def table(chapter: str | None = None, evidence: bool = False, directory=None) ->
 
 
 def html_table(chapter: str | None = None, evidence: bool = False, directory=None) -> str:
-    """``table`` as HTML, each chapter linked to its claims section of the built book."""
+    """``table`` for a reader: the claim, a link to the section that tests it, the verdicts.
+    (The ids and bib keys stay in ``table``: on a book page they only push the verdict
+    columns past the right edge.)"""
     import html
 
     df = table(chapter, evidence, directory).astype(str).map(html.escape)
     df["chapter"] = [f'<a href="{CLAIMS[i].link}">{CHAPTER_TITLES.get(c, c)}</a>'
                      for i, c in zip(df.index, df["chapter"])]
-    return df.to_html(escape=False)
+    df = df.drop(columns="paper").rename(columns={"chapter": "tested in"})
+    return df.to_html(escape=False, index=False)

@@ -82,7 +82,9 @@ def test_record_roundtrip_and_table(where):
     assert t.loc["din.dice_beats_prelu", "synthetic"] == "run chapter DIN (din.ipynb)"
     assert t.loc["din.dice_beats_prelu", "movielens-1m"] == "—"
     assert set(claims.table().index) == set(claims.CLAIMS)
-    assert 'href="din.html#din-claims"' in claims.html_table("din")
+    page = claims.html_table("din")
+    assert 'href="din.html#din-claims"' in page and "DIN beats the Base model" in page
+    assert "din.beats_base" not in page and "zhou2018din" not in page  # ids and keys: table()
     # a rerun replaces the record
     claims.record("din.beats_base", "not", "AUC 0.7 vs 0.8", "synthetic")
     assert claims.table("din").loc["din.beats_base", "synthetic"] == "not"
