@@ -21,7 +21,8 @@ from .batches import LazyHistory, history_index
 from .meta import Meta
 
 # name -> (module, variant): the real datasets, loaded lazily (see recbook/data/fetch.py)
-REAL_DATASETS = {"movielens-1m": ("movielens", None), "amazon-books": ("amazon", "Books"),
+REAL_DATASETS = {"movielens-100k": ("movielens100k", None), "movielens-1m": ("movielens", None),
+                 "amazon-books": ("amazon", "Books"),
                  "amazon-electronics": ("amazon", "Electronics"), "taobao": ("taobao", None),
                  "yoochoose": ("yoochoose", None)}
 DATASETS = ("synthetic",) + tuple(REAL_DATASETS)
@@ -37,6 +38,22 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
         if col not in events:
             raise KeyError(f"events need a {col!r} column (have {list(events.columns)})")
     return events.sort_values(["user", "time"], kind="stable").reset_index(drop=True)
+
+
+def shuffle_ties(events: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Events sorted by user then time, a user's events with EQUAL times in a random order
+    drawn from ``seed``.
+
+    Logs often list a user's simultaneous events by item id (MovieLens: many ratings share a
+    second); kept that way, "the next item has a larger id" is a pattern a sequential model
+    can learn and a test split rewards. Here the rows are first put in a canonical order
+    (user, time, item), so the result does not depend on the file's row order, then permuted
+    by ``seed`` and stably sorted by (user, time): within a tie the order is uniformly random,
+    the same for the same seed and data. Later sorts (:func:`sort_events`) are stable and keep it.
+    """
+    ev = sort_events(events).sort_values(["user", "time", "item"], kind="stable")
+    perm = np.random.default_rng(seed).permutation(len(ev))
+    return ev.iloc[perm].sort_values(["user", "time"], kind="stable").reset_index(drop=True)
 
 
 def _profile(users: pd.DataFrame | None, meta: Meta, user: np.ndarray) -> dict:
@@ -424,6 +441,8 @@ class RealData:
     session_split: tuple | None = None
     seed: int = 0
     tasks: tuple = ("ctr", "next_item", "sessions")  # which load_* functions apply
+    session_gap: float = 1800.0  # load_sessions' default cut (inf: one session per user)
+    origin: str = ""  # where the files came from (source, checksum, cache path)
     relevance = None  # no ground truth in real data
     _impressions: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -502,10 +521,17 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
 
 
 def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
-                  valid: float = 0.1, test: float = 0.1, **kwargs) -> Dataset:
+                  valid: float = 0.1, test: float = 0.1, gap: float | None = None,
+                  **kwargs) -> Dataset:
     """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing
-    (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py)."""
+    (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py).
+
+    Events with a ``session`` column keep their sessions; otherwise a user's events are cut
+    where more than ``gap`` seconds pass. ``gap=None``: the dataset's ``session_gap`` (30
+    minutes; MovieLens-100K: ``inf``, one session per user, see movielens100k.py)."""
     data = _load(name, size, seed, "sessions", **kwargs)
+    if gap is None:
+        gap = getattr(data, "session_gap", 1800.0)
     train, va, te = (getattr(data, "session_split", None)
-                     or split_sessions(sessions(data.events), valid, test))
+                     or split_sessions(sessions(data.events, gap=gap), valid, test))
     return Dataset(name, train, va, te, meta=data.meta, source=data)
