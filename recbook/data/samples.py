@@ -454,7 +454,10 @@ class RealData:
         return self._impressions
 
 
-def _load(name: str, size: str, seed: int, task: str, **kwargs):
+def _load(name, size: str, seed: int, task: str, **kwargs):
+    if not isinstance(name, str) or name.lower().endswith(".csv"):  # the reader's own log
+        from .own import load
+        return load(name, seed=seed, task=task, **kwargs)
     if name in REAL_DATASETS:  # one size only: ``size`` applies to the synthetic data
         import importlib
         module, variant = REAL_DATASETS[name]
@@ -465,17 +468,22 @@ def _load(name: str, size: str, seed: int, task: str, **kwargs):
                              + " / ".join(f"load_{t}" for t in data.tasks))
         return data
     if name != "synthetic":
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}, or your "
+                         "own log as a DataFrame or a .csv path (recbook/data/own.py)")
     from .synthetic import generate
     return generate(size=size, seed=seed, **kwargs)
 
 
-def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+def load_ctr(name="synthetic", max_len: int | None = None, seed: int = 0,
              size: str = "default", compact: bool | str = "auto", **kwargs) -> Dataset:
     """CTR data split leave-last-out by time per user: the last impression (page) of each user
     is test, the one before valid; a real dataset whose official code fixes the split keeps it
     (Amazon: DIEN's split by user). ``kwargs`` go to the generator (e.g. ``n_users=500``) or
-    to the real dataset's ``load`` (e.g. ``path=...``). ``compact``: see :func:`ctr_samples`."""
+    to the real dataset's ``load`` (e.g. ``path=...``). ``compact``: see :func:`ctr_samples`.
+
+    ``name``: a name of ``DATASETS``, or your own click log: a DataFrame or a ``.csv`` path
+    with columns user, item, time (optional category, session; other names via
+    ``columns={...}``), see recbook/data/own.py. The same holds for every ``load_*``."""
     data = _load(name, size, seed, "ctr", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
@@ -483,10 +491,14 @@ def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
     parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
                          relevance=data.relevance, neg_sampler=sampler, compact=compact)
              for part in (getattr(data, "ctr_split", None) or split_last(data.impressions))]
-    return Dataset(name, *parts, meta=meta, source=data)
+    return Dataset(_name(name, data), *parts, meta=meta, source=data)
 
 
-def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+def _name(name, data) -> str:
+    return name if isinstance(name, str) and name in DATASETS else getattr(data, "name", "own")
+
+
+def load_next_item(name="synthetic", max_len: int | None = None, seed: int = 0,
                    split: str = "user", size: str = "default", compact: bool | str = "auto",
                    **kwargs) -> Dataset:
     """Next-item data for retrieval.
@@ -517,10 +529,10 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
                                    positions=np.flatnonzero(first & (rank == r))) for r in (1, 0)]
     else:
         raise ValueError(f"split must be 'user' or 'time', got {split!r}")
-    return Dataset(name, train, *parts, meta=meta, source=data)
+    return Dataset(_name(name, data), train, *parts, meta=meta, source=data)
 
 
-def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
+def load_sessions(name="synthetic", seed: int = 0, size: str = "default",
                   valid: float = 0.1, test: float = 0.1, gap: float | None = None,
                   **kwargs) -> Dataset:
     """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing
@@ -534,4 +546,4 @@ def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
         gap = getattr(data, "session_gap", 1800.0)
     train, va, te = (getattr(data, "session_split", None)
                      or split_sessions(sessions(data.events, gap=gap), valid, test))
-    return Dataset(name, train, va, te, meta=data.meta, source=data)
+    return Dataset(_name(name, data), train, va, te, meta=data.meta, source=data)
