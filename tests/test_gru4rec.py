@@ -118,3 +118,84 @@ def test_learns_on_builtin_sessions_beyond_most_popular():
     pop = evaluate_next_item(MostPopular(supp), eval_batches(test, 128))
     assert got["recall@20"] > pop["recall@20"] + 0.15, (got, pop)
     assert got["mrr@20"] > 2 * pop["mrr@20"], (got, pop)
+
+
+def epoch_sessions():
+    """Toy sessions over the N items whose last steps shrink a batch of 3 to 1 row."""
+    from tests.test_gru4rec_losses import toy_sessions
+    sess = toy_sessions([3, 2, 4, 2, 5, 2, 7, 3])
+    sess["item"] = (sess["item"] * 7) % N + 1
+    return sess
+
+
+def test_a_shrinking_batch_keeps_every_rows_own_state():
+    """Over one epoch of the default iterator (the batch shrinks at the end) each row's scores
+    are those of its session run alone from its start: state_index narrows the state right."""
+    from recbook.data.samples import SessionParallelBatches
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=0).eval()
+    alone = pt.GRU4Rec(meta, layers=(6,), n_sample=0).eval()
+    alone.load_state_dict(m.state_dict())
+    sess = epoch_sessions()
+    want = {}  # (session, input position) -> scores with that session alone
+    for s, g in sess.groupby("session"):
+        alone.reset_state()
+        for t, x in enumerate(g.item.to_numpy()):
+            want[s, x, t] = alone({"input_item": np.array([x]), "reset": np.array([t == 0])})[0]
+    pos, sizes = {}, []
+    with torch.no_grad():
+        for b in SessionParallelBatches(sess, 3):
+            s = m(b)
+            sizes.append(len(s))
+            for r, (sid, x, reset) in enumerate(zip(b["session"], b["input_item"], b["reset"])):
+                pos[sid] = 0 if reset else pos[sid] + 1
+                torch.testing.assert_close(s[r], want[sid, x, pos[sid]])
+    assert sizes[0] == 3 and sizes[-1] == 1
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "bpr-max"])
+def test_loss_is_the_sum_over_rows_divided_by_the_full_batch_size(loss):
+    """The official normalisation: Σ_rows L_s / B, also on the epoch's last, shrunken steps."""
+    from recbook.data.samples import SessionParallelBatches
+    meta = make_meta(n_items=N)
+    args = dict(layers=(6,), n_sample=4, item_support=SUPP, sample_store_size=40, loss=loss,
+                logq=1.0, elu_param=0.5, bpreg=0.5)
+    m, ref = pt.GRU4Rec(meta, **args).eval(), pt.GRU4Rec(meta, **args).eval()
+    ref.load_state_dict(m.state_dict())
+    shrunk = 0
+    for b in SessionParallelBatches(epoch_sessions(), 3):
+        got, _ = m.loss(b)
+        t = ref.prepare(b)
+        h = ref.step(t)
+        R = ref.score_matrix(h, t["target_item"], torch.as_tensor(ref.store.get()))
+        if loss == "cross-entropy":  # − Σ_s log softmax(R)_ss, written out
+            per_row = -torch.log(torch.softmax(R, 1).diagonal())
+        else:  # BPR-max with ELU, written out (CIKM'18 eq. and the official ELU)
+            O = torch.nn.functional.elu(R, 0.5)
+            eye = torch.eye(*O.shape, dtype=torch.bool)
+            s = torch.softmax(O.masked_fill(eye, -np.inf), 1)
+            r_i = O.diagonal()[:, None]
+            per_row = -torch.log((torch.sigmoid(r_i - O) * s).sum(1)) + 0.5 * (s * O ** 2).sum(1)
+        torch.testing.assert_close(got, per_row.sum() / 3)
+        shrunk += len(h) < 3
+    assert shrunk >= 2
+    with pytest.raises(ValueError, match="full_size"):
+        m.loss({**b, "full_size": np.int64(0)})
+
+
+def test_state_index_errors_are_named():
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=0)
+    m({"input_item": np.array([1, 2, 3]), "reset": np.array([True, True, True])})
+    with pytest.raises(ValueError, match="state_index"):
+        m({"input_item": np.array([1, 2]), "reset": np.array([False, False]),
+           "state_index": np.array([0, 3])})
+    with pytest.raises(ValueError, match="state_index"):
+        m({"input_item": np.array([1, 2]), "reset": np.array([False, False]),
+           "state_index": np.array([0])})
+    s = m({"input_item": np.array([1, 2]), "reset": np.array([False, False]),
+           "state_index": np.array([0, 2])})
+    assert s.shape == (2, N + 1)
+    with pytest.raises(ValueError, match="min_rows=2"):
+        m.loss({"input_item": np.array([1]), "target_item": np.array([2]),
+                "reset": np.array([False]), "state_index": np.array([0])})

@@ -160,25 +160,42 @@ def test_exercise_checkers_accept_the_reference_and_reject_a_wrong_answer(capsys
     assert "✗" in capsys.readouterr().out
 
 
-def test_training_iterator_pairs_consecutive_events_resets_right_rows_and_ends():
+def toy_sessions(lens):
+    """Sessions 1.. of the given lengths; item ids count the events 1, 2, ... in order."""
     import pandas as pd
+    sid = np.repeat(np.arange(1, len(lens) + 1), lens)
+    return pd.DataFrame({"session": sid, "item": np.arange(1, len(sid) + 1),
+                         "time": np.arange(len(sid))})
+
+
+def test_one_epoch_visits_every_target_once_and_the_batch_shrinks_at_the_end():
     from recbook.data.samples import SessionParallelBatches
-    lens = [3, 2, 4, 2, 5, 2]
-    sid = np.repeat(np.arange(1, 7), lens)
-    items = np.arange(1, len(sid) + 1)
-    sess = pd.DataFrame({"session": sid, "item": items, "time": np.arange(len(sid))})
-    first = {s: items[sid == s][0] for s in range(1, 7)}
-    last_input = {}
-    pairs = []
-    for step, b in enumerate(SessionParallelBatches(sess, 2)):
+    sess = toy_sessions([3, 2, 4, 2, 5, 2, 7])
+    sid, items = sess.session.to_numpy(), sess.item.to_numpy()
+    first = {s: items[sid == s][0] for s in np.unique(sid)}
+    prev, targets, sizes = None, [], []
+    for step, b in enumerate(SessionParallelBatches(sess, 3)):
         assert step < len(items)  # it ends
-        for row, (x, y, r) in enumerate(zip(b["input_item"], b["target_item"], b["reset"])):
-            assert y == x + 1 and sid[y - 1] == sid[x - 1]
+        assert b["full_size"] == 3 and len(b["state_index"]) == len(b["input_item"])
+        sizes.append(len(b["input_item"]))
+        for x, y, r, k in zip(b["input_item"], b["target_item"], b["reset"], b["state_index"]):
+            assert y == x + 1 and sid[y - 1] == sid[x - 1]  # the next event of the same session
             assert r == (x == first[sid[x - 1]])  # reset exactly where a session starts
             if not r:
-                assert last_input[row] == x - 1  # a row continues its own session
-            last_input[row] = x
-            pairs.append(x)
-    assert len(pairs) == len(set(pairs))  # no event is used twice
-    started = {sid[x - 1] for x in pairs}
-    assert started == set(range(1, 7))  # every session got a row
+                assert prev[k] == x - 1  # the row carries on the state of its own session
+            targets.append(y)
+        prev = b["input_item"]
+    # every target (every event but a session's first) exactly once
+    assert sorted(targets) == sorted(set(items) - set(first.values()))
+    assert sizes[0] == 3 and sizes[-1] == 1 and sizes == sorted(sizes, reverse=True)
+    # the ICLR'16 ending stops when a row finds no session left: the same steps until then,
+    # and the running sessions' tails (here 9 of the 18 targets) are never trained on
+    full = [b["target_item"].tolist() for b in SessionParallelBatches(sess, 3)]
+    cut = [b["target_item"].tolist() for b in SessionParallelBatches(sess, 3, shrink=False)]
+    assert cut == full[:len(cut)] and all(len(t) == 3 for t in cut)
+    assert sum(map(len, cut)) == 9 and len(full[len(cut)]) < 3
+    # min_rows=2 (no extra samples: a lone row has no negative) stops before the 1-row steps
+    two = [len(b["reset"]) for b in SessionParallelBatches(sess, 3, min_rows=2)]
+    assert min(two) == 2 and len(two) == sizes.index(1)
+    with pytest.raises(ValueError, match="min_rows"):
+        SessionParallelBatches(sess, 3, min_rows=4)

@@ -106,3 +106,43 @@ def test_tf_bad_input_is_named():
     m({"input_item": np.array([1, 2]), "reset": np.array([True, True])})
     with pytest.raises(ValueError, match="reset all True"):
         m({"input_item": np.array([1, 2, 3]), "reset": np.array([False, True, True])})
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "bpr-max"])
+def test_torch_equals_tf_over_an_epoch_whose_batch_shrinks(loss):
+    """One epoch of the default iterator, to the last 1-row step: the same scores and losses
+    (the official Σ_rows / B normalisation) in both frameworks."""
+    from recbook.data.samples import SessionParallelBatches
+    from tests.test_gru4rec import epoch_sessions
+    m_pt, m_tf = pair(loss, logq=1.0, elu_param=0.5)
+    s_pt, s_tf = pair(loss, logq=1.0, elu_param=0.5)  # a second pair for the scores
+    tfg.copy_from_torch(s_tf, m_pt), s_pt.load_state_dict(m_pt.state_dict())
+    m_pt.eval(), s_pt.eval()
+    sizes = []
+    for b in SessionParallelBatches(epoch_sessions(), 3):
+        sizes.append(len(b["reset"]))
+        np.testing.assert_allclose(s_pt(b).detach().numpy(), s_tf(b).numpy(), atol=1e-5)
+        l_pt, _ = m_pt.loss(b)
+        l_tf, _ = m_tf.loss(b, training=False)
+        assert float(l_pt.detach()) == pytest.approx(float(l_tf), abs=1e-5)
+    assert sizes[0] == 3 and sizes[-1] == 1
+
+
+def test_fit_over_shrinking_epochs_torch_equals_tf():
+    """Two epochs through each framework's traced ``fit`` (the TF step takes the shrinking
+    batch without retracing errors): the same weights afterwards."""
+    from recbook.data.samples import SessionParallelBatches
+    from recbook.tf.train import fit as tf_fit
+    from recbook.torch.train import fit as pt_fit
+    from tests.test_gru4rec import epoch_sessions
+    m_pt, m_tf = pair("bpr-max")
+    sess = epoch_sessions()
+    h_pt = pt_fit(m_pt, lambda e: SessionParallelBatches(sess, 3), epochs=2,
+                  optimizer=pt.adagrad_m(0.1, 0.3), device="cpu")
+    h_tf = tf_fit(m_tf, lambda e: SessionParallelBatches(sess, 3), epochs=2,
+                  optimizer=tfg.adagrad_m(0.1, 0.3))
+    np.testing.assert_allclose(m_pt.W_y.table.weight.detach().numpy(),
+                               m_tf.W_y.table.embeddings.numpy(), atol=1e-5)
+    np.testing.assert_allclose(m_pt.cells[0].U_rz.detach().numpy(),
+                               m_tf.cells[0].U_rz.numpy(), atol=1e-5)
+    assert h_pt.rows[-1]["train_loss"] == pytest.approx(h_tf.rows[-1]["train_loss"], abs=1e-5)

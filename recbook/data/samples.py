@@ -354,18 +354,27 @@ def split_sessions(sess: pd.DataFrame, valid: float = 0.1, test: float = 0.1,
 class SessionParallelBatches:
     """GRU4Rec's session-parallel mini-batches (Hidasi et al. 2016, Sec. 3.1.1).
 
-    Each of the ``batch_size`` rows works through one session, one event per step: it yields
-    ``{"input_item": [B], "target_item": [B], "reset": bool [B], "session": [B]}`` where the target
-    is the next event of the same session and ``reset`` marks rows whose session just started
-    (zero their hidden state). When a row's session has no next event, the next unseen session
-    takes the row; iteration stops when one is needed and none is left, so the last sessions are
-    cut short (the ICLR'16 code stops the same way; the 2023 official code instead shrinks the
-    batch and finishes them — on the built-in data the difference is under 0.5 % of the events,
-    and the GRU4Rec chapter prints it). ``shuffle`` permutes the session order at each pass
-    (epoch) with a generator seeded once by ``seed``: epochs differ, runs repeat.
+    Each of the ``batch_size`` rows works through one session, one event per step. A step is
+    ``{"input_item": [b], "target_item": [b], "reset": bool [b], "session": [b],
+    "state_index": int64 [b], "full_size": int64 []}``: the target is the next event of the same
+    session, ``reset`` marks rows whose session just started (zero their hidden state), row r
+    continues the hidden state of row ``state_index[r]`` of the previous step, and ``full_size``
+    is ``batch_size`` (the loss divides its sum over the rows by it, as the official code does).
+    When a row's session has no next event, the next unseen session takes the row.
+
+    The end of an epoch: once no unseen session is left, a row whose session ends leaves the
+    batch (b shrinks, ``state_index`` says which rows remain) until every session is finished,
+    so an epoch trains on every next-item event exactly once (the official PyTorch code,
+    hidasib/GRU4Rec_PyTorch_Official). ``shrink=False`` instead stops as soon as a row needs a
+    session and none is left (the ICLR'16 Theano code): the sessions still running lose their
+    tails, always the same most recent events when ``shuffle=False``. ``min_rows``: also stop
+    once fewer rows are left (2 when training without extra samples: a lone row has no
+    negative; the official code stops there then). ``shuffle`` permutes the session order at
+    each pass (epoch) with a generator seeded once by ``seed``: epochs differ, runs repeat.
     """
 
-    def __init__(self, sess: pd.DataFrame, batch_size: int, shuffle: bool = False, seed=None):
+    def __init__(self, sess: pd.DataFrame, batch_size: int, shuffle: bool = False, seed=None,
+                 shrink: bool = True, min_rows: int = 1):
         sess = sess.sort_values(["session", "time"], kind="stable")
         sid = sess.session.to_numpy()
         self.items = sess.item.to_numpy().astype(np.int64)
@@ -379,7 +388,10 @@ class SessionParallelBatches:
                              "sessions(..., min_len=2)")
         if not 1 <= batch_size <= n_sess:
             raise ValueError(f"batch_size must be in 1..n_sessions={n_sess}, got {batch_size}")
-        self.batch_size, self.shuffle = batch_size, shuffle
+        if not 1 <= min_rows <= batch_size:
+            raise ValueError(f"min_rows must be in 1..batch_size={batch_size}, got {min_rows}")
+        self.batch_size, self.shuffle, self.shrink, self.min_rows = (batch_size, shuffle,
+                                                                     shrink, min_rows)
         self.rng = np.random.default_rng(seed)
 
     def _order(self):
@@ -392,17 +404,28 @@ class SessionParallelBatches:
         pos = self.offsets[order[:B]].copy()
         end = self.offsets[order[:B] + 1].copy()
         nxt = B  # index into order of the next unseen session
-        reset = np.ones(B, dtype=bool)
+        reset, rows, full = np.ones(B, dtype=bool), np.arange(B), np.int64(B)
         while True:
             yield {"input_item": self.items[pos], "target_item": self.items[pos + 1],
-                   "reset": reset, "session": self.session_ids[pos]}
+                   "reset": reset, "session": self.session_ids[pos], "state_index": rows,
+                   "full_size": full}
             pos = pos + 1
-            reset = pos + 1 >= end  # no target left for this row: a new session takes it
-            for r in np.flatnonzero(reset):
-                if nxt >= len(order):
-                    return
-                pos[r], end[r] = self.offsets[order[nxt]], self.offsets[order[nxt] + 1]
-                nxt += 1
+            done = np.flatnonzero(pos + 1 >= end)  # no target left: the row needs a session
+            fill = done[:len(order) - nxt]  # the first finished rows get the unseen sessions
+            reset = np.zeros(len(pos), dtype=bool)
+            reset[fill] = True
+            pos[fill] = self.offsets[order[nxt:nxt + len(fill)]]
+            end[fill] = self.offsets[order[nxt:nxt + len(fill)] + 1]
+            nxt += len(fill)
+            if len(fill) == len(done):
+                rows = np.arange(len(pos))
+                continue
+            if not self.shrink:
+                return
+            rows = np.setdiff1d(np.arange(len(pos)), done[len(fill):])  # the rows that go on
+            if len(rows) < self.min_rows:
+                return
+            pos, end, reset = pos[rows], end[rows], reset[rows]
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -67,6 +67,20 @@ class GRUCell(keras.layers.Layer):
         return (h_new, z) if return_gates else h_new
 
 
+def _check_state_index(batch, rows: int) -> None:
+    """A numpy ``state_index`` must pick existing rows of the state (a clear error)."""
+    idx = batch.get("state_index")
+    if idx is None or tf.is_tensor(idx):
+        return
+    idx, B = np.asarray(idx), len(batch["reset"])
+    if idx.shape != (B,) or idx.dtype.kind not in "iu":
+        raise ValueError(f"batch['state_index'] must be integer [B] = [{B}], got "
+                         f"{idx.dtype} {idx.shape}")
+    if B and (idx.min() < 0 or idx.max() >= rows):
+        raise ValueError(f"batch['state_index'] must pick rows 0..{rows - 1} of the hidden "
+                         f"state, got {idx.min()}..{idx.max()}")
+
+
 class GRU4Rec(RecModel):
     """GRU4Rec; the arguments are those of ``recbook.torch.gru4rec.GRU4Rec``."""
 
@@ -140,23 +154,37 @@ class GRU4Rec(RecModel):
             keys = self.keys + (("target_item",) if "target_item" in batch else ())
             validate({k: np.asarray(batch[k]) for k in keys if k in batch}, self.meta, keys)
             reset = np.asarray(batch["reset"])
-            rows = int(tf.shape(self.H[0])[0])
-            if rows != len(reset):  # a new batch size: a fresh state, sized outside the graph
+            B, rows = len(reset), int(tf.shape(self.H[0])[0])
+            narrow = "state_index" in batch and 0 < B <= rows  # the batch shrank: gather
+            if rows != B and not narrow:  # a new batch size: a fresh state, sized outside the graph
                 if rows and not reset.all():
-                    raise ValueError(f"the batch has {len(reset)} rows but the hidden state "
-                                     f"has {rows}: a new batch size needs reset all True")
+                    raise ValueError(f"the batch has {B} rows but the hidden state has {rows}: "
+                                     "a new batch size needs reset all True (or a "
+                                     "'state_index' to narrow the state)")
                 for h, d in zip(self.H, self.layers_):
-                    h.assign(tf.zeros((len(reset), d)))
-            if (negatives and self.store is not None and "target_item" in batch
-                    and "negatives" not in batch):
-                batch = {**batch, "negatives": self.store.get()}
+                    h.assign(tf.zeros((B, d)))
+                rows = B
+            _check_state_index(batch, rows)
+            if negatives and "target_item" in batch:
+                if self.store is None and B < 2:
+                    raise ValueError("a step of 1 row without extra samples (n_sample=0) has no "
+                                     "negative; iterate with SessionParallelBatches(..., "
+                                     "min_rows=2)")
+                if "full_size" in batch and int(batch["full_size"]) < B:
+                    raise ValueError(f"batch['full_size'] = {int(batch['full_size'])} is below "
+                                     f"the {B} rows")
+                if self.store is not None and "negatives" not in batch:
+                    batch = {**batch, "negatives": self.store.get()}
         return super().prepare(batch)
 
     def step(self, b, training=False, return_gates=False):
         x = b["input_item"]
         keep = 1.0 - tf.cast(b["reset"], tf.float32)[:, None]
+        H = [var.value() for var in self.H]
+        if "state_index" in b:  # the rows that go on (the epoch's end shrinks the batch)
+            H = [tf.gather(h, b["state_index"]) for h in H]
         # a finished session's state never reaches the next; stop_gradient: no BPTT
-        H = [tf.stop_gradient(var.value()) * keep for var in self.H]
+        H = [tf.stop_gradient(h) * keep for h in H]
         if self.constrained_embedding:
             inp = self.W_y(x)
         elif self.E is not None:
@@ -203,6 +231,8 @@ class GRU4Rec(RecModel):
         h = self.step(b, training)
         R = self.score_matrix(h, b["target_item"], b.get("negatives"))
         L = gru4rec_loss(self.loss_name, R, self.bpreg, self.elu_param)
+        if "full_size" in b:  # the sum over the rows / B, as the official code (torch twin)
+            L = L * tf.cast(tf.shape(h)[0], L.dtype) / tf.cast(b["full_size"], L.dtype)
         return L, {"loss": L}
 
     # --- retrieval contract ------------------------------------------------------------

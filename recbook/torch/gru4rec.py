@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from recbook.baselines import SampleStore
-from recbook.data.batches import validate
 from recbook.torch.gru4rec_losses import LOSSES, gru4rec_loss
 from recbook.torch.layers import Embedding, RecModel, full_precision
 
@@ -153,24 +152,54 @@ class GRU4Rec(RecModel):
         return emb
 
     # --- state -------------------------------------------------------------------------
+    def prepare(self, batch, extra_keys=()):
+        self._check_state_index(batch)
+        return super().prepare(batch, extra_keys)
+
     def reset_state(self):
         """Forget every row's hidden state (the next batch must reset all its rows)."""
         self.H = None
 
-    def _state(self, reset: torch.Tensor):
+    def _state(self, b: dict):
+        """The hidden state of this step's rows: the stored state, narrowed to
+        ``b["state_index"]`` when the batch shrank, zero where ``reset``; no gradient flows
+        into it (no back-propagation through time)."""
+        reset, idx = b["reset"], b.get("state_index")
         B = reset.shape[0]
-        if self.H is None or self.H[0].shape[0] != B:
-            if self.H is not None and not bool(reset.all()):
-                raise ValueError(f"the batch has {B} rows but the hidden state has "
-                                 f"{self.H[0].shape[0]}: a new batch size needs reset all True")
+        H = self.H
+        if H is not None:
+            rows = H[0].shape[0]
+            if idx is not None and B <= rows:
+                H = [h[idx] for h in H]  # the rows that go on (the epoch's end shrinks the batch)
+            elif B != rows:
+                if not bool(reset.all()):
+                    raise ValueError(f"the batch has {B} rows but the hidden state has {rows}: "
+                                     "a new batch size needs reset all True (or a "
+                                     "'state_index' to narrow the state)")
+                H = None
+        if H is None:
             return [torch.zeros(B, d, device=reset.device) for d in self.layers]
         keep = (~reset).float()[:, None]  # a finished session's state never reaches the next
-        return [h.detach() * keep for h in self.H]  # detach: no back-propagation through time
+        return [h * keep for h in H]  # self.H is stored detached
+
+    def _check_state_index(self, batch):
+        """A numpy ``state_index`` must pick existing rows of the state (a clear error)."""
+        idx = batch.get("state_index")
+        if idx is None or isinstance(idx, torch.Tensor):
+            return
+        idx, B = np.asarray(idx), len(batch["reset"])
+        rows = 0 if self.H is None else self.H[0].shape[0]
+        if idx.shape != (B,) or idx.dtype.kind not in "iu":
+            raise ValueError(f"batch['state_index'] must be integer [B] = [{B}], got "
+                             f"{idx.dtype} {idx.shape}")
+        if B <= rows and B and (idx.min() < 0 or idx.max() >= rows):
+            raise ValueError(f"batch['state_index'] must pick rows 0..{rows - 1} of the hidden "
+                             f"state, got {idx.min()}..{idx.max()}")
 
     def step(self, b: dict, return_gates: bool = False):
         """One GRU step for every row: input item -> final hidden state h [B, d]."""
         x = b["input_item"]
-        H = self._state(b["reset"])
+        H = self._state(b)
         if self.constrained_embedding:
             inp = self.W_y(x)
         elif self.E is not None:
@@ -216,14 +245,27 @@ class GRU4Rec(RecModel):
         return R
 
     def loss(self, batch):
-        validate(batch, self.meta, ("input_item", "target_item", "reset"))
-        b = self.prepare(batch)
+        """(L, logs): the loss summed over the rows and divided by ``batch["full_size"]`` (the
+        iterator's batch size B; the number of rows when absent), as the official code does:
+        a step at the end of an epoch with b < B rows weighs b / B of a full one."""
+        b = self.prepare(batch, ("target_item",))
         h = self.step(b)
+        rows = h.shape[0]
         sample = None
         if self.store is not None:
             sample = torch.as_tensor(self.store.get(), device=h.device)
+        elif rows < 2:
+            raise ValueError("a step of 1 row without extra samples (n_sample=0) has no "
+                             "negative; iterate with SessionParallelBatches(..., min_rows=2)")
         R = self.score_matrix(h, b["target_item"], sample)
         L = gru4rec_loss(self.loss_name, R, self.bpreg, self.elu_param)
+        full = batch.get("full_size")
+        if full is not None:
+            full = int(full)
+            if full < rows:
+                raise ValueError(f"batch['full_size'] = {full} is below the {rows} rows")
+            if full != rows:
+                L = L * (rows / full)  # the mean over the rows -> the sum over them / B
         return L, {"loss": L.item()}
 
     # --- retrieval contract ------------------------------------------------------------

@@ -137,10 +137,11 @@ def test_sessions_from_gaps_and_split():
 def test_session_parallel_batches():
     d = load_sessions(size="tiny", seed=0).train
     seqs = {s: g.item.tolist() for s, g in d.groupby("session")}
-    it = SessionParallelBatches(d, 4)
+    it = SessionParallelBatches(d, 4, shrink=False)  # stop early (default: shrink)
     seen, rows = {}, [None] * 4
     for step, b in enumerate(it):
-        assert set(b) == {"input_item", "target_item", "reset", "session"}
+        assert set(b) == {"input_item", "target_item", "reset", "session", "state_index",
+                          "full_size"}
         assert b["reset"].all() if step == 0 else True
         for r in range(4):
             s = b["session"][r]
