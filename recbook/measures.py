@@ -2,9 +2,9 @@
 to the number that chance (or uniform attention) gives on the same rows.
 
 numpy only (no torch, no TensorFlow, no scikit-learn): pass numpy arrays (a torch or eager
-TensorFlow tensor is converted). Every measure returns a :class:`Score`: the mean over the rows (or users, or items) that
-count, the same mean of the baseline, the per-row values behind both, and how many rows were
-left out and why. :func:`over_seeds` summarises one measure over several seeds as mean ± std.
+TensorFlow tensor is converted). Every measure returns a :class:`Score`: the mean over the rows
+(or users, or items) that count, the same mean of the baseline, the per-row values behind both,
+and how many rows were left out and why. :func:`over_seeds` summarises one measure over several seeds as mean ± std.
 
 * attention (DIN, DIEN, BST): :func:`attention_share` (weight on the planted relevant positions;
   baseline: uniform weights over the real positions) and :func:`attention_rank_corr` (Spearman
@@ -318,7 +318,8 @@ def _planted_sets(planted, n_rows: int) -> list[set]:
         return [set(int(v) for v in row if v > 0) for row in planted]
     planted = list(planted)
     if len(planted) != n_rows:
-        raise ValueError(f"planted must give {n_rows} rows (sets of categories), got {len(planted)}")
+        raise ValueError(f"planted must give {n_rows} rows (sets of categories), "
+                         f"got {len(planted)}")
     return [set(int(v) for v in s if v > 0) for s in planted]
 
 

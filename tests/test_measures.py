@@ -152,7 +152,8 @@ def test_over_seeds_and_mean_std():
     summary = M.over_seeds(s)
     assert summary.mean == pytest.approx(0.7) and summary.std == pytest.approx(0.1)
     assert summary.baseline_mean == pytest.approx(0.5) and summary.n_seeds == 3
-    assert str(summary) == "share on relevant 0.700 ± 0.100 vs uniform 0.500 ± 0.000 (×1.40; 3 seeds)"
+    assert str(summary) == ("share on relevant 0.700 ± 0.100 vs uniform 0.500 ± 0.000 "
+                            "(×1.40; 3 seeds)")
     assert M.mean_std([1.0, 2.0, 3.0], 2) == "2.00 ± 1.00 (3 seeds)"
     with pytest.raises(ValueError, match="different measures"):
         M.over_seeds([s[0], M.attention_rank_corr(np.array([[0.6, 0.4]]), np.array([[1, 0]]))])
