@@ -313,10 +313,11 @@ def seeds_text(seeds: dict) -> str:
 
 
 def evidence_text(results: dict, order, metrics, noise: dict | None = None) -> str:
-    """The numbers behind a verdict, in full: mean ± std (ddof=1) of each named result per
-    metric, then each ordering's gap in seed standard deviations and its label, then the runs."""
+    """The numbers behind a verdict, in full: per metric, mean ± std (ddof=1) of each named
+    result, then each ordering's gap in seed standard deviations and its label; then the runs."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     names = list(dict.fromkeys(n for pair in order for n in pair))
+    found = effects(results, order, metrics, noise)
     parts = []
     for m in metrics:
         cells = []
@@ -324,9 +325,9 @@ def evidence_text(results: dict, order, metrics, noise: dict | None = None) -> s
             v = _values(results[n], m, n)
             spread = f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""
             cells.append(f"{n} {v.mean():.4f}{spread}")
-        parts.append(f"{m}: " + ", ".join(cells))
-    gaps = "; ".join(f"{e.metric}: {e.text()}" for e in effects(results, order, metrics, noise))
-    return "; ".join(parts) + f"; {gaps} ({seeds_text(_runs(results, names))})"
+        gaps = "; ".join(e.text() for e in found if e.metric == m)
+        parts.append(f"{m}: " + ", ".join(cells) + f" ({gaps})")
+    return "; ".join(parts) + f" ({seeds_text(_runs(results, names))})"
 
 
 # ------------------------------------------------------------------------------ the records

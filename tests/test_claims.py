@@ -163,9 +163,9 @@ def test_check_records_the_rule_the_numbers_and_the_seeds(where):
                                           "DIN": {"auc": [0.7, 0.71, 0.7]}},
                        [("DIEN", "DIN")], "auc", "synthetic", note="3 seeds")
     assert rec["verdict"] == "reproduced"
-    assert rec["evidence"].startswith("auc: DIEN 0.8033 ± 0.0058, DIN 0.7033 ± 0.0058; "
-                                      "auc: DIEN − DIN +0.1000 = 17.3 seed sd, 21.2 s.e. → "
-                                      "reproduced (3 seeds)")
+    assert rec["evidence"].startswith("auc: DIEN 0.8033 ± 0.0058, DIN 0.7033 ± 0.0058 "
+                                      "(DIEN − DIN +0.1000 = 17.3 seed sd, 21.2 s.e. → "
+                                      "reproduced) (3 seeds)")
     assert rec["evidence"].endswith("3 seeds") and rec["seeds"] == {"DIEN": 3, "DIN": 3}
     assert claims.table("dien").loc["dien.beats_din", "synthetic"] == "reproduced · 3 seeds"
     rec = claims.check("dien.aux_helps", {"a": {"auc": [0.8]}, "b": {"auc": [0.7]}},
