@@ -18,7 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.torch.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU,
+from recbook.torch.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU,
                                   full_precision, masked_softmax, sequence_mask)
 
 EVOLUTIONS = ("aigru", "agru", "augru")
@@ -92,25 +92,115 @@ class AUGRUCell(GRUCell):
         return (1 - u) * h + u * h_tilde  # (12)
 
 
-def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None):
+def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None, fused: bool = True):
     """Run ``cell`` over inputs [B, T, D] and return (states [B, T, H], final [B, H]).
 
     A padded step (mask False) never changes the state, so ``final`` is the state at each
     history's last real step and an empty history keeps h0 (zeros). At padded steps ``states``
     repeats the carried state; callers mask them out. ``att`` [B, T] feeds AGRU/AUGRU.
+
+    ``fused`` runs the loop in ``GatedRecurrence`` (the same equations with a hand-written
+    backward, no autograd graph per step); ``fused=False``, and autocast, run ``cell.step``
+    under autograd, the readable reference the tests compare it with.
     """
     B, T, _ = inputs.shape
     h = inputs.new_zeros(B, cell.hidden) if h0 is None else h0
+    if T == 0:  # nothing to run
+        return inputs.new_zeros(B, 0, cell.hidden), h
     Wi = cell.W(inputs)  # W i_t for every t in one matrix product; only U h_{t-1} is sequential
+    kind = {GRUCell: "gru", AGRUCell: "agru", AUGRUCell: "augru"}.get(type(cell))
+    if fused and kind is not None and not torch.is_autocast_enabled(inputs.device.type):
+        a = att if kind != "gru" else None
+        states = GatedRecurrence.apply(Wi, cell.U.weight, cell.U.bias, mask, a, h, kind)
+        return states, states[:, -1]
+    # unbind, not Wi[:, t]: the backward of T slices is one stack, where indexing allocated and
+    # zero-filled a full [B, T, 3H] gradient per step (28 % of a DIEN step on a CPU)
+    Wis, masks = Wi.unbind(1), mask[..., None].unbind(1)
+    atts = [None] * T if att is None else att[..., None].unbind(1)
     states = []
     for t in range(T):
-        a_t = None if att is None else att[:, t, None]
-        h_new = cell.step(Wi[:, t], h, a_t)
-        h = torch.where(mask[:, t, None], h_new, h)
+        h_new = cell.step(Wis[t], h, atts[t])
+        h = torch.where(masks[t], h_new, h)
         states.append(h)
-    if not states:  # T == 0: nothing to run
-        return inputs.new_zeros(B, 0, cell.hidden), h
     return torch.stack(states, dim=1), h
+
+
+class GatedRecurrence(torch.autograd.Function):
+    """The masked GRU / AGRU / AUGRU loop, eqs. (2)-(5), (10), (11)-(12), with its backward
+    written out (back-propagation through time), so a step costs a few fused tensor ops instead
+    of an autograd node per op. Inputs: Wi = W i_t + b_W [B, T, 3H] (gates u, r, h̃), U's weight
+    [3H, H] and bias, mask [B, T], attention a [B, T] (None for "gru"), h0 [B, H]; output: the
+    states [B, T, H]. Every step is h_t = h + z (h̃ − h) where the step is real, with
+    z = u (GRU), a·u (AUGRU) or a (AGRU).
+    """
+
+    @staticmethod
+    def forward(ctx, Wi, U_w, U_b, mask, att, h0, kind):
+        B, T, H3 = Wi.shape
+        H = H3 // 3
+        Wi_t = Wi.transpose(0, 1)  # [T, B, 3H], a view
+        m = mask.transpose(0, 1)[..., None]  # [T, B, 1]
+        a = None if att is None else att.transpose(0, 1)[..., None]
+        h_prev = Wi.new_empty(T, B, H)
+        ur, n, Uh = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H), Wi.new_empty(T, B, H)
+        states = Wi.new_empty(T, B, H)
+        h = h0
+        for t in range(T):
+            h_prev[t] = h
+            G = torch.addmm(U_b, h, U_w.t())  # U h_{t-1} + b_U, [B, 3H]
+            torch.sigmoid(Wi_t[t, :, :2 * H] + G[:, :2 * H], out=ur[t])  # u_t, r_t (2), (3)
+            Uh[t] = G[:, 2 * H:]
+            torch.tanh(Wi_t[t, :, 2 * H:] + ur[t, :, H:] * Uh[t], out=n[t])  # h̃_t (4)
+            z = _update_weight(kind, ur[t, :, :H], None if a is None else a[t])
+            h = torch.where(m[t], h + z * (n[t] - h), h)  # (5), (10), (12)
+            states[t] = h
+        ctx.kind = kind
+        ctx.save_for_backward(U_w, m, a, h_prev, ur, n, Uh)
+        return states.transpose(0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_states):
+        U_w, m, a, h_prev, ur, n, Uh = ctx.saved_tensors
+        kind, (T, B, H) = ctx.kind, h_prev.shape
+        g = g_states.transpose(0, 1)
+        dWi = g.new_empty(T, B, 3 * H)  # d loss / d (W i_t + b_W): [du', dr', dh̃'] pre-activation
+        dG = g.new_empty(T, B, 3 * H)  # d loss / d (U h_{t-1} + b_U)
+        da = None if a is None else g.new_empty(T, B)
+        dh = torch.zeros_like(h_prev[0])
+        for t in reversed(range(T)):
+            dh = dh + g[t]
+            d_new = dh * m[t]  # only a real step's new state reaches the loss
+            u, r, n_t, hp = ur[t, :, :H], ur[t, :, H:], n[t], h_prev[t]
+            a_t = None if a is None else a[t]
+            z = _update_weight(kind, u, a_t)
+            dz = d_new * (n_t - hp)
+            if kind == "gru":
+                du = dz
+            elif kind == "augru":
+                du, da[t] = dz * a_t, (dz * u).sum(1)
+            else:  # agru: z = a, u unused
+                du, da[t] = torch.zeros_like(dz), dz.sum(1)
+            dn = d_new * z * (1 - n_t * n_t)  # through tanh
+            dr = dn * Uh[t] * r * (1 - r)
+            dWi[t, :, :H] = du * u * (1 - u)
+            dWi[t, :, H:2 * H] = dr
+            dWi[t, :, 2 * H:] = dn
+            dG[t, :, :2 * H] = dWi[t, :, :2 * H]
+            dG[t, :, 2 * H:] = dn * r
+            dh = dh - d_new * z + dG[t] @ U_w  # (1 − z) on real steps, 1 on padded ones
+        flat = dG.reshape(T * B, 3 * H)
+        dU_w = flat.t() @ h_prev.reshape(T * B, H)
+        dU_b = flat.sum(0)
+        return (dWi.transpose(0, 1), dU_w, dU_b, None,
+                None if da is None else da.transpose(0, 1), dh, None)
+
+
+def _update_weight(kind, u, a):
+    """z of h_t = h + z (h̃ − h): u (GRU, eq. 5), a·u (AUGRU, eq. 12) or a (AGRU, eq. 10)."""
+    if kind == "gru":
+        return u
+    return a * u if kind == "augru" else a.expand_as(u)
 
 
 class InterestExtractor(nn.Module):
@@ -181,12 +271,32 @@ def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
     """
     pair = mask[:, 1:]  # a pair exists where step t + 1 is real (then step t is real too)
     h_t = h[:, :-1]
+    if isinstance(aux_net, MLP) and not any(isinstance(m, Dice) for m in aux_net.modules()):
+        return _auxiliary_loss_real_pairs(aux_net, h_t, e_b[:, 1:], e_neg[:, 1:], pair)
+    # Dice's batch statistics span every position (padding included) of each call: kept as is
     z_pos = aux_net(torch.cat([h_t, e_b[:, 1:]], dim=-1)).squeeze(-1)
     z_neg = aux_net(torch.cat([h_t, e_neg[:, 1:]], dim=-1)).squeeze(-1)
     z_pos, z_neg = full_precision(z_pos), full_precision(z_neg)  # loss in float32
     per_pair = F.softplus(-z_pos) + F.softplus(z_neg)  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
     per_pair = torch.where(pair, per_pair, torch.zeros_like(per_pair))
     return per_pair.sum() / pair.sum().clamp(min=1)
+
+
+def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair):
+    """``auxiliary_loss`` for a position-wise aux_net, the same value with less work: only the
+    real pairs are scored, and the first layer's h_t part, W_h h_t + b, is computed once for
+    the clicked and the not-clicked item (W [h_t, e] = W_h h_t + W_e e, W = [W_h W_e])."""
+    real = pair.reshape(-1).nonzero().squeeze(1)
+    H = h_t.shape[-1]
+    h_t, e_pos, e_neg = (x.reshape(-1, x.shape[-1])[real] for x in (h_t, e_pos, e_neg))
+    first, rest = aux_net.net[0], aux_net.net[1:]
+    W_h, W_e = first.weight.split([H, first.weight.shape[1] - H], dim=1)
+    per_h = F.linear(h_t, W_h, first.bias)  # [n, hidden], shared by both items
+    s = per_h.repeat(2, 1) + F.linear(torch.cat([e_pos, e_neg]), W_e)  # [2n, hidden]
+    z = full_precision(rest(s).squeeze(-1))  # [2n]: clicked then not clicked
+    n = len(real)
+    per_pair = F.softplus(-z[:n]) + F.softplus(z[n:])  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
+    return per_pair.sum() / max(n, 1)
 
 
 class DIEN(CTRModel):
