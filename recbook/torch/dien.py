@@ -110,8 +110,8 @@ def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None, fused: bool = Tr
     Wi = cell.W(inputs)  # W i_t for every t in one matrix product; only U h_{t-1} is sequential
     kind = {GRUCell: "gru", AGRUCell: "agru", AUGRUCell: "augru"}.get(type(cell))
     if fused and kind is not None and not torch.is_autocast_enabled(inputs.device.type):
-        a = att if kind != "gru" else None
-        states = GatedRecurrence.apply(Wi, cell.U.weight, cell.U.bias, mask, a, h, kind)
+        states = GatedRecurrence.apply(Wi, cell.U.weight, cell.U.bias, mask,
+                                       None if kind == "gru" else att, h, kind)
         return states, states[:, -1]
     # unbind, not Wi[:, t]: the backward of T slices is one stack, where indexing allocated and
     # zero-filled a full [B, T, 3H] gradient per step (28 % of a DIEN step on a CPU)
@@ -127,11 +127,12 @@ def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None, fused: bool = Tr
 
 class GatedRecurrence(torch.autograd.Function):
     """The masked GRU / AGRU / AUGRU loop, eqs. (2)-(5), (10), (11)-(12), with its backward
-    written out (back-propagation through time), so a step costs a few fused tensor ops instead
-    of an autograd node per op. Inputs: Wi = W i_t + b_W [B, T, 3H] (gates u, r, h̃), U's weight
-    [3H, H] and bias, mask [B, T], attention a [B, T] (None for "gru"), h0 [B, H]; output: the
-    states [B, T, H]. Every step is h_t = h + z (h̃ − h) where the step is real, with
-    z = u (GRU), a·u (AUGRU) or a (AGRU).
+    written out (back-propagation through time): a step costs a few tensor ops, no autograd
+    node per op. Inputs: Wi = W i_t + b_W [B, T, 3H] (gates u, r, h̃), U's weight [3H, H] and
+    bias, mask [B, T], attention a [B, T] (None for "gru"), h0 [B, H]; output: the states
+    [B, T, H]. A step is h_t = h + z (h̃ − h) with z = w u (GRU, AUGRU) or w (AGRU), where
+    w = m (GRU) or a·m (AGRU, AUGRU) and m = 1 on a real step, 0 on a padded one: a padded
+    step keeps the state without a separate select.
     """
 
     @staticmethod
@@ -139,68 +140,67 @@ class GatedRecurrence(torch.autograd.Function):
         B, T, H3 = Wi.shape
         H = H3 // 3
         Wi_t = Wi.transpose(0, 1)  # [T, B, 3H], a view
-        m = mask.transpose(0, 1)[..., None]  # [T, B, 1]
-        a = None if att is None else att.transpose(0, 1)[..., None]
-        h_prev = Wi.new_empty(T, B, H)
-        ur, n, Uh = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H), Wi.new_empty(T, B, H)
-        states = Wi.new_empty(T, B, H)
-        h = h0
+        w = mask.transpose(0, 1)[..., None].to(Wi.dtype)  # [T, B, 1]
+        if att is not None:
+            w = w * att.transpose(0, 1)[..., None]
+        S = Wi.new_empty(T + 1, B, H)  # S[t] = h_{t-1}: h0, then the states
+        S[0] = h0
+        G = Wi.new_empty(T, B, H3)  # U h_{t-1} + b_U
+        ur, n = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H)  # u_t, r_t and h̃_t
+        U_wT = U_w.t()
         for t in range(T):
-            h_prev[t] = h
-            G = torch.addmm(U_b, h, U_w.t())  # U h_{t-1} + b_U, [B, 3H]
-            torch.sigmoid(Wi_t[t, :, :2 * H] + G[:, :2 * H], out=ur[t])  # u_t, r_t (2), (3)
-            Uh[t] = G[:, 2 * H:]
-            torch.tanh(Wi_t[t, :, 2 * H:] + ur[t, :, H:] * Uh[t], out=n[t])  # h̃_t (4)
-            z = _update_weight(kind, ur[t, :, :H], None if a is None else a[t])
-            h = torch.where(m[t], h + z * (n[t] - h), h)  # (5), (10), (12)
-            states[t] = h
+            h, x = S[t], Wi_t[t]
+            torch.addmm(U_b, h, U_wT, out=G[t])
+            torch.sigmoid(x[:, :2 * H] + G[t, :, :2 * H], out=ur[t])  # (2), (3)
+            torch.tanh(torch.addcmul(x[:, 2 * H:], ur[t, :, H:], G[t, :, 2 * H:]), out=n[t])  # (4)
+            torch.lerp(h, n[t], _update_weight(kind, ur[t, :, :H], w[t]), out=S[t + 1])  # (5), (10), (12)
         ctx.kind = kind
-        ctx.save_for_backward(U_w, m, a, h_prev, ur, n, Uh)
-        return states.transpose(0, 1)
+        ctx.save_for_backward(U_w, w, mask, S, G, ur, n)
+        return S[1:].transpose(0, 1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_states):
-        U_w, m, a, h_prev, ur, n, Uh = ctx.saved_tensors
-        kind, (T, B, H) = ctx.kind, h_prev.shape
+        U_w, w, mask, S, G, ur, n = ctx.saved_tensors
+        kind = ctx.kind
+        T, B, H = n.shape
         g = g_states.transpose(0, 1)
-        dWi = g.new_empty(T, B, 3 * H)  # d loss / d (W i_t + b_W): [du', dr', dh̃'] pre-activation
+        dWi = g.new_empty(T, B, 3 * H)  # d loss / d (W i_t + b_W), the gates' pre-activations
         dG = g.new_empty(T, B, 3 * H)  # d loss / d (U h_{t-1} + b_U)
-        da = None if a is None else g.new_empty(T, B)
-        dh = torch.zeros_like(h_prev[0])
+        da = None if kind == "gru" else g.new_empty(T, B)  # d loss / d (a·m)
+        if kind == "agru":
+            dWi[..., :H] = 0  # u_t is unused
+        dh = g.new_zeros(B, H)
+        sigmoid_bw, tanh_bw = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward
         for t in reversed(range(T)):
-            dh = dh + g[t]
-            d_new = dh * m[t]  # only a real step's new state reaches the loss
-            u, r, n_t, hp = ur[t, :, :H], ur[t, :, H:], n[t], h_prev[t]
-            a_t = None if a is None else a[t]
-            z = _update_weight(kind, u, a_t)
-            dz = d_new * (n_t - hp)
-            if kind == "gru":
-                du = dz
-            elif kind == "augru":
-                du, da[t] = dz * a_t, (dz * u).sum(1)
-            else:  # agru: z = a, u unused
-                du, da[t] = torch.zeros_like(dz), dz.sum(1)
-            dn = d_new * z * (1 - n_t * n_t)  # through tanh
-            dr = dn * Uh[t] * r * (1 - r)
-            dWi[t, :, :H] = du * u * (1 - u)
-            dWi[t, :, H:2 * H] = dr
+            dh += g[t]
+            u, r, n_t = ur[t, :, :H], ur[t, :, H:], n[t]
+            z = _update_weight(kind, u, w[t])
+            dz = dh * (n_t - S[t])
+            if kind == "augru":
+                torch.sum(dz * u, 1, out=da[t])
+            elif kind == "agru":
+                torch.sum(dz, 1, out=da[t])
+            dzd = dh * z
+            dn = tanh_bw(dzd, n_t)  # d / d (W^h i + r ∘ (U^h h + b))
             dWi[t, :, 2 * H:] = dn
+            if kind != "agru":
+                dWi[t, :, :H] = sigmoid_bw(dz * w[t], u)
+            dWi[t, :, H:2 * H] = sigmoid_bw(dn * G[t, :, 2 * H:], r)
             dG[t, :, :2 * H] = dWi[t, :, :2 * H]
-            dG[t, :, 2 * H:] = dn * r
-            dh = dh - d_new * z + dG[t] @ U_w  # (1 − z) on real steps, 1 on padded ones
+            torch.mul(dn, r, out=dG[t, :, 2 * H:])
+            dh = torch.addmm(dh - dzd, dG[t], U_w)  # (1 − z) dh + U^T dG
         flat = dG.reshape(T * B, 3 * H)
-        dU_w = flat.t() @ h_prev.reshape(T * B, H)
-        dU_b = flat.sum(0)
-        return (dWi.transpose(0, 1), dU_w, dU_b, None,
-                None if da is None else da.transpose(0, 1), dh, None)
+        dU_w = flat.t() @ S[:-1].reshape(T * B, H)
+        if da is not None:  # through w = a·m
+            da = da.transpose(0, 1) * mask
+        return dWi.transpose(0, 1), dU_w, flat.sum(0), None, da, dh, None
 
 
 def _update_weight(kind, u, a):
-    """z of h_t = h + z (h̃ − h): u (GRU, eq. 5), a·u (AUGRU, eq. 12) or a (AGRU, eq. 10)."""
-    if kind == "gru":
-        return u
-    return a * u if kind == "augru" else a.expand_as(u)
+    """z of h_t = h + z (h̃ − h): u (GRU, eq. 5), a·u (AUGRU, eq. 12) or a (AGRU, eq. 10), each
+    times the step's mask, folded into ``a`` (for the GRU, a = m)."""
+    return a if kind == "agru" else a * u
 
 
 class InterestExtractor(nn.Module):
@@ -288,7 +288,8 @@ def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair):
     the clicked and the not-clicked item (W [h_t, e] = W_h h_t + W_e e, W = [W_h W_e])."""
     real = pair.reshape(-1).nonzero().squeeze(1)
     H = h_t.shape[-1]
-    h_t, e_pos, e_neg = (x.reshape(-1, x.shape[-1])[real] for x in (h_t, e_pos, e_neg))
+    h_t, e_pos, e_neg = (x.reshape(-1, x.shape[-1]).index_select(0, real)
+                         for x in (h_t, e_pos, e_neg))
     first, rest = aux_net.net[0], aux_net.net[1:]
     W_h, W_e = first.weight.split([H, first.weight.shape[1] - H], dim=1)
     per_h = F.linear(h_t, W_h, first.bias)  # [n, hidden], shared by both items
@@ -345,11 +346,20 @@ class DIEN(CTRModel):
         """e_b: [item; category] embeddings, zero at padding."""
         return torch.cat([self.item_emb(items), self.cat_emb(cats)], dim=-1)
 
+    def behaviours_of(self, b, first, second):
+        """Two [item; category] embeddings, e.g. the target's [B, d] and the history's [B, T, d],
+        from one lookup per table (one embedding backward instead of two)."""
+        item_keys, cat_keys = zip(first, second)
+        ids = [b[k] if b[k].dim() == 2 else b[k][:, None] for k in item_keys + cat_keys]
+        widths = [ids[0].shape[1], ids[1].shape[1]]
+        x = self.behaviours(torch.cat(ids[:2], 1), torch.cat(ids[2:], 1)).split(widths, dim=1)
+        return [xi.squeeze(1) if b[k].dim() == 1 else xi for xi, k in zip(x, item_keys)]
+
     def forward(self, batch, return_attention: bool = False):
         b = self.prepare(batch)
         mask = sequence_mask(b["hist_len"], b["hist_items"].shape[1])
-        e_a = self.behaviours(b["target_item"], b["target_cat"])  # [B, d]
-        e_b = self.behaviours(b["hist_items"], b["hist_cats"])  # [B, T, d]
+        e_a, e_b = self.behaviours_of(b, ("target_item", "target_cat"),  # [B, d]
+                                      ("hist_items", "hist_cats"))  # [B, T, d]
         h = self.extractor(e_b, mask)  # h_t, (2)-(5)
         a = self.attention(e_a, h, mask)  # a_t, (8)
         h_evo, h_final = self.evolution(h, a, mask)  # h'_t, (9)-(12)
@@ -366,6 +376,6 @@ class DIEN(CTRModel):
         if self.alpha == 0:
             return None
         mask = sequence_mask(batch["hist_len"], batch["hist_items"].shape[1])
-        e_b = self.behaviours(batch["hist_items"], batch["hist_cats"])
-        e_neg = self.behaviours(batch["neg_hist_items"], batch["neg_hist_cats"])
+        e_b, e_neg = self.behaviours_of(batch, ("hist_items", "hist_cats"),
+                                        ("neg_hist_items", "neg_hist_cats"))
         return self.alpha * auxiliary_loss(self.aux_net, outputs["interests"], e_b, e_neg, mask)
