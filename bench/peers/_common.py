@@ -113,8 +113,11 @@ def profile_top(step, calls, n_ops: int = 6) -> str:
     return ", ".join(f"`{e.key}` {100 * e.self_cpu_time_total / total:.0f} %" for e in ops)
 
 
-def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_calls) -> str:
-    """Markdown lines with the top ops of both steps, printed when recbook was the slower one."""
-    return (f"- **{name}: recbook slower than {peer}.** Profile of {len(ours_calls)} training steps "
-            f"(torch.profiler, self CPU time): recbook {profile_top(ours_step, ours_calls)}; "
-            f"{peer} {profile_top(peer_step, peer_calls)}.")
+def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_calls,
+                   slower: bool = True) -> str:
+    """Markdown lines with the top ops of both steps: printed when recbook was the slower one
+    (``slower``), and for DIN and DIEN always (where the time goes, bench/peers/CAUSES.md)."""
+    verdict = f"recbook slower than {peer}" if slower else f"recbook faster than {peer}"
+    return (f"- **{name}: {verdict}.** Profile of {len(ours_calls)} training steps "
+            f"(torch.profiler, self CPU time, after the timed run): recbook "
+            f"{profile_top(ours_step, ours_calls)}; {peer} {profile_top(peer_step, peer_calls)}.")
