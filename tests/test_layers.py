@@ -180,3 +180,26 @@ def test_split_activation_unit_equals_the_plain_formula_in_tf(activation):
     for x in [q, k] + unit.trainable_weights:
         np.testing.assert_allclose(tape.gradient(fast, x).numpy(), tape.gradient(plain, x).numpy(),
                                    atol=1e-5)
+
+
+def test_prelu_backward_equals_torchs_prelu_gradient():
+    """PReLU's hand-written backward (three element-wise kernels) gives F.prelu's gradients for
+    the input and the per-channel slopes, on a 3-D input, with zeros and negative values."""
+    import torch.nn.functional as F
+    torch.manual_seed(6)
+    act = tl.PReLU(5).double()
+    with torch.no_grad():
+        act.alpha.copy_(torch.rand(5))
+    s = torch.randn(3, 4, 5, dtype=torch.float64)
+    s[0, 0] = 0.0
+    s.requires_grad_(True)
+    w = torch.randn(3, 4, 5, dtype=torch.float64)
+    ours = torch.autograd.grad((act(s) * w).sum(), [s, act.alpha])
+    ref = F.prelu(s.reshape(-1, 5), act.alpha).reshape(s.shape)
+    want = torch.autograd.grad((ref * w).sum(), [s, act.alpha])
+    torch.testing.assert_close(act(s), ref)
+    for g, h in zip(ours, want):
+        torch.testing.assert_close(g, h)
+    smooth = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)  # no kink at 0 hit
+    assert torch.autograd.gradcheck(lambda x, a: tl._PReLU.apply(x.reshape(-1, 5), a),
+                                    (smooth, act.alpha))
