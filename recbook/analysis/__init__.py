@@ -1,0 +1,1 @@
+"""Chapter helpers: the plumbing behind a chapter's cells (one tested module per chapter)."""
