@@ -1,0 +1,122 @@
+"""The DIN chapter's plumbing: activation weights over a split, a few rows of a split, one
+user's history against chosen candidates, seed tables.
+
+Framework-free (numpy and pandas): a model of either framework goes in, numpy comes out (a
+device tensor never reaches numpy: :func:`recbook.viz._numpy` moves it to the CPU first).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+import numpy as np
+import pandas as pd
+
+from recbook.data.batches import iterate
+from recbook.viz import _numpy
+
+
+def _no_grad(model):
+    """torch.no_grad() for a PyTorch model (imported only then), else nothing."""
+    if any(c.__module__.split(".")[0] == "torch" for c in type(model).__mro__):
+        return importlib.import_module("torch").no_grad()
+    return contextlib.nullcontext()
+
+
+def activation_weights(model, split: dict, batch_size: int = 1024) -> np.ndarray:
+    """DIN's activation weights a(e_j, v_A) for every row of ``split``: float [N, T] (0 on
+    padding), in inference mode (a PyTorch model is put in eval mode; Keras gets
+    ``training=False``, its default)."""
+    if hasattr(model, "eval") and callable(model.eval):
+        model.eval()
+    out = []
+    with _no_grad(model):
+        for batch in iterate(split, batch_size):
+            _, att = model(batch, return_attention=True)
+            if "activation" not in att:
+                raise KeyError(f"model returned attention {sorted(att)}, not 'activation'")
+            out.append(_numpy(att["activation"]).astype(np.float64))
+    if not out:
+        raise ValueError("activation_weights: the split has no rows")
+    return np.concatenate(out)
+
+
+def rows(split: dict, index) -> dict:
+    """The rows ``index`` (ints or a bool mask) of every array of ``split``."""
+    index = np.asarray(index)
+    n = len(next(iter(split.values())))
+    if index.dtype == bool and index.shape != (n,):
+        raise ValueError(f"a bool row mask must have shape ({n},), got {index.shape}")
+    if index.dtype != bool and index.size and (index.min() < 0 or index.max() >= n):
+        raise IndexError(f"row indices must lie in 0..{n - 1}, got {index.min()}..{index.max()}")
+    return {k: v[index] for k, v in split.items()}
+
+
+def subsample(split: dict, n: int, seed: int = 0) -> dict:
+    """``n`` rows of ``split`` drawn without replacement (seeded), kept in their order; the
+    whole split when it has at most ``n`` rows."""
+    total = len(next(iter(split.values())))
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if total <= n:
+        return dict(split)
+    keep = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+    return rows(split, keep)
+
+
+def same_category(split: dict) -> np.ndarray:
+    """[N, T] bool: real history positions whose category is the candidate's (the "related"
+    behaviours of DIN's local activation where no ground truth is planted)."""
+    cats = np.asarray(split["hist_cats"])
+    real = np.arange(cats.shape[1])[None, :] < np.asarray(split["hist_len"])[:, None]
+    return real & (cats == np.asarray(split["target_cat"])[:, None])
+
+
+def popular_item(split: dict, cat: int) -> int:
+    """The clicked candidate of category ``cat`` most often in ``split`` (ties: smaller id)."""
+    pos = (np.asarray(split["label"]) > 0) & (np.asarray(split["target_cat"]) == cat)
+    items = np.asarray(split["target_item"])[pos]
+    if items.size == 0:
+        raise ValueError(f"no clicked candidate of category {cat} in the split")
+    ids, counts = np.unique(items, return_counts=True)
+    return int(ids[np.argmax(counts)])
+
+
+def probe(split: dict, row: int, items, meta) -> dict:
+    """Row ``row`` of ``split`` (one user, one history) repeated once per candidate in
+    ``items``: the same history scored against each candidate (categories from
+    ``meta.item_cat``)."""
+    items = np.asarray(items, dtype=np.int64)
+    if items.ndim != 1 or items.size == 0:
+        raise ValueError(f"items must be a non-empty 1-D list of item ids, got {items.shape}")
+    if items.min() < 1 or items.max() > meta.n_items:
+        raise ValueError(f"item ids must lie in 1..{meta.n_items}, got {items.min()}.."
+                         f"{items.max()}")
+    one = rows(split, [row])
+    out = {k: np.repeat(v, len(items), axis=0) for k, v in one.items()}
+    out["target_item"] = items
+    out["target_cat"] = np.asarray(meta.item_cat)[items]
+    return out
+
+
+def seed_table(runs: dict, metrics=("auc", "gauc"), digits: int = 4) -> pd.DataFrame:
+    """``runs``: {model: [{metric: value} per seed]} -> one row per model, a column per metric
+    with "mean ± std" (sample std, ddof=1), and the number of seeds."""
+    table = {}
+    for name, results in runs.items():
+        if not results:
+            raise ValueError(f"{name!r} has no runs")
+        row = {}
+        for m in metrics:
+            v = np.array([r[m] for r in results], dtype=np.float64)
+            sd = v.std(ddof=1) if len(v) > 1 else 0.0
+            row[m.upper()] = f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
+        row["seeds"] = len(results)
+        table[name] = row
+    return pd.DataFrame(table).T
+
+
+def per_metric(runs: dict, metrics=("auc", "gauc")) -> dict:
+    """{model: [{metric: value} per seed]} -> {model: {metric: [values]}}, the shape that
+    :func:`recbook.claims.check` and :func:`recbook.viz.seed_bars` take."""
+    return {name: {m: [r[m] for r in results] for m in metrics} for name, results in runs.items()}
