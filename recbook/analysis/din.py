@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recbook.data.batches import iterate
+from recbook.metrics import auc, gauc, relaimpr
 from recbook.viz import _numpy
 
 
@@ -120,3 +121,50 @@ def per_metric(runs: dict, metrics=("auc", "gauc")) -> dict:
     """{model: [{metric: value} per seed]} -> {model: {metric: [values]}}, the shape that
     :func:`recbook.claims.check` and :func:`recbook.viz.seed_bars` take."""
     return {name: {m: [r[m] for r in results] for m in metrics} for name, results in runs.items()}
+
+
+def weight_groups(weights, split: dict, relevant=None) -> pd.DataFrame:
+    """Raw activation weights [N, T] summarised by kind of history position: mean, standard
+    deviation and count over the real positions of each group. Groups: "relevant" (the planted
+    truth, when ``relevant`` [N, T] is given), "same category, not relevant" and "other
+    category"; without ``relevant``: "same category" and "other category"."""
+    w = _numpy(weights).astype(np.float64)
+    same = same_category(split)
+    if w.shape != same.shape:
+        raise ValueError(f"weights must have the history shape {same.shape}, got {w.shape}")
+    real = np.arange(w.shape[1])[None, :] < np.asarray(split["hist_len"])[:, None]
+    if relevant is None:
+        groups = {"same category": same, "other category": real & ~same}
+    else:
+        rel = _numpy(relevant).astype(bool) & real
+        if rel.shape != w.shape:
+            raise ValueError(f"relevant must have shape {w.shape}, got {rel.shape}")
+        groups = {"relevant": rel, "same category, not relevant": same & ~rel,
+                  "other category": real & ~same}
+    out = {name: {"mean": w[g].mean() if g.any() else np.nan,
+                  "std": w[g].std() if g.any() else np.nan, "positions": int(g.sum())}
+           for name, g in groups.items()}
+    return pd.DataFrame(out).T
+
+
+def ctr_scores(split: dict, logits) -> dict:
+    """AUC and GAUC (eq. 10: per-user AUC weighted by impressions) of ``logits`` on ``split``."""
+    logits = _numpy(logits)
+    return {"auc": auc(split["label"], logits),
+            "gauc": gauc(split["user"], split["label"], logits)}
+
+
+def variant_table(results: dict, n_train: int, base: str = "Base") -> pd.DataFrame:
+    """One row per variant of ``results`` ({name: {"auc", "gauc", "seconds"}}, seconds per
+    epoch): AUC, GAUC, RelaImpr (eq. 11) against ``base``, seconds per epoch, samples/s."""
+    if base not in results:
+        raise KeyError(f"the base model {base!r} is not among {list(results)}")
+    b = results[base]
+    rows_ = {name: {"AUC": r["auc"], "GAUC": r["gauc"],
+                    "RelaImpr AUC %": 100 * relaimpr(r["auc"], b["auc"]),
+                    "RelaImpr GAUC %": 100 * relaimpr(r["gauc"], b["gauc"]),
+                    "s / epoch": r["seconds"], "samples / s": n_train / r["seconds"]}
+             for name, r in results.items()}
+    return pd.DataFrame(rows_).T.round({"AUC": 4, "GAUC": 4, "RelaImpr AUC %": 1,
+                                        "RelaImpr GAUC %": 1, "s / epoch": 2,
+                                        "samples / s": 0})

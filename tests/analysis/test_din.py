@@ -99,3 +99,31 @@ def test_seed_table_and_per_metric():
     assert A.per_metric(runs)["Base"] == {"auc": [0.7, 0.8], "gauc": [0.6, 0.6]}
     with pytest.raises(ValueError, match="'X' has no runs"):
         A.seed_table({"X": []})
+
+
+def test_weight_groups():
+    split = {"hist_cats": np.array([[1, 2, 1, 0], [3, 3, 4, 0]]),
+             "hist_len": np.array([3, 3]), "target_cat": np.array([1, 3])}
+    w = np.array([[4.0, 0.0, 2.0, 9.0], [6.0, 1.0, 3.0, 9.0]])
+    rel = np.array([[True, False, False, False], [True, False, False, False]])
+    g = A.weight_groups(w, split, rel)
+    assert g.loc["relevant", "mean"] == 5.0 and g.loc["relevant", "positions"] == 2
+    assert g.loc["same category, not relevant", "mean"] == 1.5
+    assert g.loc["other category", "mean"] == 1.5 and g.loc["other category", "std"] == 1.5
+    g2 = A.weight_groups(w, split)
+    assert list(g2.index) == ["same category", "other category"]
+    assert g2.loc["same category", "positions"] == 4
+    with pytest.raises(ValueError, match="history shape"):
+        A.weight_groups(w[:, :3], split)
+
+
+def test_ctr_scores_and_variant_table():
+    split = {"user": np.array([1, 1, 2, 2]), "label": np.array([1.0, 0.0, 0.0, 1.0])}
+    s = A.ctr_scores(split, np.array([0.9, 0.1, 0.8, 0.2]))
+    assert s["auc"] == 0.75 and s["gauc"] == 0.5
+    res = {"Base": {"auc": 0.7, "gauc": 0.6, "seconds": 2.0},
+           "DIN": {"auc": 0.8, "gauc": 0.6, "seconds": 4.0}}
+    t = A.variant_table(res, n_train=100)
+    assert t.loc["DIN", "RelaImpr AUC %"] == 50.0 and t.loc["DIN", "samples / s"] == 25
+    with pytest.raises(KeyError, match="base model 'X'"):
+        A.variant_table(res, 100, base="X")
