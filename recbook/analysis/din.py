@@ -168,3 +168,50 @@ def variant_table(results: dict, n_train: int, base: str = "Base") -> pd.DataFra
     return pd.DataFrame(rows_).T.round({"AUC": 4, "GAUC": 4, "RelaImpr AUC %": 1,
                                         "RelaImpr GAUC %": 1, "s / epoch": 2,
                                         "samples / s": 0})
+
+
+# ------------------------------------------------------------------------------ the figure
+
+def _box(ax, x, y, w, h, text, colour):
+    from matplotlib.patches import FancyBboxPatch
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02", fc=colour, ec="k"))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
+
+
+def _arrow(ax, x0, y0, x1, y1):
+    ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", lw=0.8))
+
+
+def architecture_figure():
+    """The paper's Fig. 2 redrawn: Base (sum pooling, eq. 1) beside DIN (a weight per
+    behaviour from the local activation unit, eq. 3). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    xs = (2.5, 4.15, 5.8)  # the three behaviours e_1..e_3
+    for ax, din in zip(axes, (False, True)):
+        ax.set_xlim(0, 10), ax.set_ylim(0, 10), ax.axis("off")
+        ax.set_title("DIN: weighted sum, weights from the ad" if din
+                     else "Base: sum pooling (eq. 1)", fontsize=10)
+        _box(ax, 0.1, 0.3, 1.9, 0.8, "profile", "#ddd")
+        for k, x in enumerate(xs):
+            _box(ax, x, 0.3, 1.3, 0.8, f"e_{k + 1}", "#cde")
+        _box(ax, 7.9, 0.3, 1.9, 0.8, "ad  v_A", "#fdc")
+        top = 1.1
+        if din:
+            for x in xs:
+                _box(ax, x, 2.0, 1.3, 0.8, "a(e_j, v_A)", "#efe")
+                _arrow(ax, x + 0.65, 1.1, x + 0.65, 2.0)
+                _arrow(ax, 8.85, 1.1, x + 1.2, 2.2)
+            top = 2.8
+        _box(ax, 3.3, 3.7, 2.6, 0.8, "Σ w_j e_j  (eq. 3)" if din else "Σ e_j  (eq. 1)", "#cde")
+        for x in xs:
+            _arrow(ax, x + 0.65, top, 4.6, 3.7)
+        _box(ax, 2.2, 5.3, 5.6, 0.8, "concat [profile, v_U, v_A]", "#eee")
+        for x0, y0 in ((1.05, 1.1), (4.6, 4.5), (8.85, 1.1)):
+            _arrow(ax, x0, y0, 5.0, 5.3)
+        _box(ax, 3.3, 6.9, 3.4, 0.8, "MLP 200-80 (PReLU / Dice)", "#efe")
+        _box(ax, 4.0, 8.5, 2.0, 0.8, "σ → p(click)", "#fdc")
+        _arrow(ax, 5.0, 6.1, 5.0, 6.9), _arrow(ax, 5.0, 7.7, 5.0, 8.5)
+    fig.tight_layout()
+    return fig

@@ -127,3 +127,13 @@ def test_ctr_scores_and_variant_table():
     assert t.loc["DIN", "RelaImpr AUC %"] == 50.0 and t.loc["DIN", "samples / s"] == 25
     with pytest.raises(KeyError, match="base model 'X'"):
         A.variant_table(res, 100, base="X")
+
+
+def test_architecture_figure_has_both_panels():
+    import matplotlib
+    matplotlib.use("Agg")
+    fig = A.architecture_figure()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Base: sum pooling (eq. 1)", "DIN: weighted sum, weights from the ad"]
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert texts.count("a(e_j, v_A)") == 3 and "Σ w_j e_j  (eq. 3)" in texts
