@@ -1,1 +1,1 @@
-"""Chapter helpers: the plumbing behind one chapter's cells (one module per chapter)."""
+"""Chapter helpers: the plumbing behind a chapter's cells (one tested module per chapter)."""
