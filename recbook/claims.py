@@ -162,7 +162,8 @@ class Effect:
     """One ordering on one metric: ``gap`` = mean(better) - mean(worse); ``sd``: the pooled
     seed standard deviation; ``se``: the standard error of the gap; ``d = gap / sd`` (the gap in
     seed standard deviations) and ``t = gap / se``; ``label``: the verdict (see :func:`effect`).
-    With an explicit ``noise`` the gap is compared with it instead (``sd`` and ``d`` are nan)."""
+    With an explicit ``noise`` the gap is compared with it instead (``sd`` and ``d`` are nan);
+    ``large``: the gap from which a win counted as large, when the caller set it."""
     metric: str
     better: str
     worse: str
@@ -177,10 +178,13 @@ class Effect:
     n_worse: int
     noise: float | None
     label: str
+    large: float | None = None
 
     def text(self) -> str:
         """e.g. "DIN − Base +0.0291 = 8.2 seed sd, 10.0 s.e. → reproduced"."""
         head = f"{self.better} − {self.worse} {self.gap:+.4f}"
+        if self.large is not None:
+            head += f" (large from {self.large:+.4f})"
         if self.label == ONE_SEED:
             return f"{head}: one run a side, no seed spread → {self.label}"
         if self.noise is not None:
@@ -200,7 +204,7 @@ def _values(side: dict, m: str, name: str) -> np.ndarray:
 
 
 def effect(better, worse, metric: str = "", noise: float | None = None,
-           names=("better", "worse")) -> Effect:
+           names=("better", "worse"), large: float | None = None) -> Effect:
     """The rule, on one metric: does ``better`` (values per seed) beat ``worse``?
 
     Seed noise: the pooled standard deviation ``sd`` of the two sides (ddof=1, so one run
@@ -217,7 +221,10 @@ def effect(better, worse, metric: str = "", noise: float | None = None,
 
     ``noise`` (e.g. two standard errors over test rows, for a single model against its
     baseline) replaces the seeds: beyond the noise when |gap| > noise, large when gap > 2 * noise.
-    Zero spread (deterministic runs): any gap is beyond it."""
+    ``large`` (optional) replaces the size test: a win beyond the noise is large when
+    gap >= large. For a model against its chance baseline, a target such as "at least 2× chance"
+    reads ``large = (2 - 1) * baseline``. Zero spread (deterministic runs): any gap is beyond
+    it."""
     a = _values({metric: better}, metric, names[0])
     b = _values({metric: worse}, metric, names[1])
     gap = float(a.mean() - b.mean())
@@ -227,10 +234,11 @@ def effect(better, worse, metric: str = "", noise: float | None = None,
         if not noise > 0:
             raise ValueError(f"noise for {metric!r} must be > 0, got {noise}")
         t = 2 * gap / noise
-        label = (REPRODUCED if gap > 2 * noise else SMALL if gap > noise
+        big = gap >= large if large is not None else gap > 2 * noise
+        label = (REPRODUCED if gap > noise and big else SMALL if gap > noise
                  else REVERSED if gap < -noise else TIE)
         return Effect(metric, *names, float(a.mean()), float(b.mean()), gap, nan, noise / 2,
-                      nan, t, len(a), len(b), noise, label)
+                      nan, t, len(a), len(b), noise, label, large)
     if len(a) + len(b) < 3:
         return Effect(metric, *names, float(a.mean()), float(b.mean()), gap, nan, nan, nan, nan,
                       len(a), len(b), None, ONE_SEED)
@@ -242,10 +250,11 @@ def effect(better, worse, metric: str = "", noise: float | None = None,
         d = t = float(np.sign(gap) * np.inf) if gap else 0.0
     else:
         d, t = gap / sd, gap / se
-    label = (REPRODUCED if t > BEYOND and d >= LARGE else SMALL if t > BEYOND
+    big = gap >= large if large is not None else d >= LARGE
+    label = (REPRODUCED if t > BEYOND and big else SMALL if t > BEYOND
              else REVERSED if t < -BEYOND else TIE)
     return Effect(metric, *names, float(a.mean()), float(b.mean()), gap, sd, se, d, t,
-                  len(a), len(b), None, label)
+                  len(a), len(b), None, label, large)
 
 
 def combine(verdicts) -> str:
@@ -266,8 +275,10 @@ def combine(verdicts) -> str:
     return max(verdicts, key=(REPRODUCED, SMALL, TIE, REVERSED).index)
 
 
-def effects(results: dict, order, metrics, noise: dict | None = None) -> list[Effect]:
-    """:func:`effect` for every (better, worse) pair of ``order`` and every metric."""
+def effects(results: dict, order, metrics, noise: dict | None = None,
+            large: dict | None = None) -> list[Effect]:
+    """:func:`effect` for every (better, worse) pair of ``order`` and every metric
+    (``noise``, ``large``: {metric: value}, optional)."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     if not metrics:
         raise ValueError("metrics must name at least one metric")
@@ -286,20 +297,23 @@ def effects(results: dict, order, metrics, noise: dict | None = None) -> list[Ef
             _values(results[a], m, "better")  # the error names the side
             _values(results[b], m, "worse")
             out.append(effect(results[a][m], results[b][m], m,
-                              None if noise is None else noise.get(m), names=(a, b)))
+                              None if noise is None else noise.get(m), names=(a, b),
+                              large=None if large is None else large.get(m)))
     return out
 
 
-def pair_verdict(better: dict, worse: dict, metrics, noise: dict | None = None) -> str:
+def pair_verdict(better: dict, worse: dict, metrics, noise: dict | None = None,
+                 large: dict | None = None) -> str:
     """Does ``better`` beat ``worse``? Each maps a metric to its values (one per seed; higher is
     better). Every metric gets :func:`effect`'s label; the claim gets :func:`combine` of them."""
     return combine(e.label for e in effects({"better": better, "worse": worse},
-                                            [("better", "worse")], metrics, noise))
+                                            [("better", "worse")], metrics, noise, large))
 
 
-def verdict(results: dict, order, metrics, noise: dict | None = None) -> str:
+def verdict(results: dict, order, metrics, noise: dict | None = None,
+            large: dict | None = None) -> str:
     """``results``: {name: {metric: values}}; ``order``: pairs (better, worse) the paper claims."""
-    return combine(e.label for e in effects(results, order, metrics, noise))
+    return combine(e.label for e in effects(results, order, metrics, noise, large))
 
 
 def _runs(results: dict, names) -> dict:
@@ -312,11 +326,13 @@ def seeds_text(seeds: dict) -> str:
     return "/".join(map(str, counts)) + (" seed" if counts == [1] else " seeds")
 
 
-def evidence_text(results: dict, order, metrics, noise: dict | None = None) -> str:
-    """The numbers behind a verdict, in full: mean ± std (ddof=1) of each named result per
-    metric, then each ordering's gap in seed standard deviations and its label, then the runs."""
+def evidence_text(results: dict, order, metrics, noise: dict | None = None,
+                  large: dict | None = None) -> str:
+    """The numbers behind a verdict, in full: per metric, mean ± std (ddof=1) of each named
+    result, then each ordering's gap in seed standard deviations and its label; then the runs."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     names = list(dict.fromkeys(n for pair in order for n in pair))
+    found = effects(results, order, metrics, noise, large)
     parts = []
     for m in metrics:
         cells = []
@@ -324,9 +340,9 @@ def evidence_text(results: dict, order, metrics, noise: dict | None = None) -> s
             v = _values(results[n], m, n)
             spread = f" ± {v.std(ddof=1):.4f}" if len(v) > 1 else ""
             cells.append(f"{n} {v.mean():.4f}{spread}")
-        parts.append(f"{m}: " + ", ".join(cells))
-    gaps = "; ".join(f"{e.metric}: {e.text()}" for e in effects(results, order, metrics, noise))
-    return "; ".join(parts) + f"; {gaps} ({seeds_text(_runs(results, names))})"
+        gaps = "; ".join(e.text() for e in found if e.metric == m)
+        parts.append(f"{m}: " + ", ".join(cells) + f" ({gaps})")
+    return "; ".join(parts) + f" ({seeds_text(_runs(results, names))})"
 
 
 # ------------------------------------------------------------------------------ the records
@@ -394,10 +410,11 @@ def record(claim_id: str, verdict: str, evidence: str, dataset: str, directory=N
 
 
 def check(claim_id: str, results: dict, order, metrics, dataset: str, noise: dict | None = None,
-          note: str = "", directory=None):
+          note: str = "", directory=None, large: dict | None = None):
     """Apply the rule to measured ``results`` ({name: {metric: values per seed}}; ``order``:
     the (better, worse) pairs the paper claims; ``metrics``: one name or several, the paper's
-    first), record the verdict with its evidence, dataset and runs, and return the record.
+    first; ``noise``/``large``: {metric: value}, see :func:`effect`), record the verdict with
+    its evidence, dataset and runs, and return the record.
 
     A pre-split id that pooled ComiRec-DR and ComiRec-SA (``LEGACY``) records one row per model
     and returns the list of records."""
@@ -409,12 +426,13 @@ def check(claim_id: str, results: dict, order, metrics, dataset: str, noise: dic
             if len(hits) != 1:
                 raise ValueError(f"{claim_id!r} is split into {sorted(split.values())}: each pair "
                                  f"must name one of {sorted(split)}, got {pair!r}")
-            out.append(check(hits[0], results, [pair], metrics, dataset, noise, note, directory))
+            out.append(check(hits[0], results, [pair], metrics, dataset, noise, note, directory,
+                             large))
         return out
     claim(claim_id)
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    v = verdict(results, order, metrics, noise)
-    text = evidence_text(results, order, metrics, noise) + (f"; {note}" if note else "")
+    v = verdict(results, order, metrics, noise, large)
+    text = evidence_text(results, order, metrics, noise, large) + (f"; {note}" if note else "")
     names = list(dict.fromkeys(n for pair in order for n in pair))
     return record(claim_id, v, text, dataset, directory, seeds=_runs(results, names))
 

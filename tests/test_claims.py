@@ -68,6 +68,16 @@ def test_rule_boundaries():
     assert e([0.6], [0.5], noise=0.07).label == "reproduced (small effect)"
     assert e([0.52], [0.5], noise=0.05).label == "tie / within noise"
     assert e([0.4], [0.5], noise=0.05).label == "reversed"
+    # a target size: capsule NMI 0.229 vs chance 0.172 is beyond a noise of 0.02, but under
+    # the "2× chance" target (large from a gap of 0.172): a small effect, not a reproduction
+    nmi = e([0.229], [0.172], "NMI", noise=0.02, large=0.172)
+    assert nmi.label == "reproduced (small effect)"
+    assert nmi.text() == "better − worse +0.0570 (large from +0.1720) vs noise 0.0200 → " \
+                         "reproduced (small effect)"
+    assert e([0.40], [0.172], noise=0.02, large=0.172).label == "reproduced"
+    assert e(_seeds(0.75), _seeds(0.70), large=0.10).label == "reproduced (small effect)"
+    assert claims.verdict({"A": {"m": _seeds(0.75)}, "B": {"m": _seeds(0.70)}}, [("A", "B")],
+                          "m", large={"m": 0.04}) == "reproduced"
     with pytest.raises(ValueError, match="noise"):
         e([0.4], [0.5], "auc", noise=0.0)
     with pytest.raises(ValueError, match="non-finite"):
@@ -163,9 +173,9 @@ def test_check_records_the_rule_the_numbers_and_the_seeds(where):
                                           "DIN": {"auc": [0.7, 0.71, 0.7]}},
                        [("DIEN", "DIN")], "auc", "synthetic", note="3 seeds")
     assert rec["verdict"] == "reproduced"
-    assert rec["evidence"].startswith("auc: DIEN 0.8033 ± 0.0058, DIN 0.7033 ± 0.0058; "
-                                      "auc: DIEN − DIN +0.1000 = 17.3 seed sd, 21.2 s.e. → "
-                                      "reproduced (3 seeds)")
+    assert rec["evidence"].startswith("auc: DIEN 0.8033 ± 0.0058, DIN 0.7033 ± 0.0058 "
+                                      "(DIEN − DIN +0.1000 = 17.3 seed sd, 21.2 s.e. → "
+                                      "reproduced) (3 seeds)")
     assert rec["evidence"].endswith("3 seeds") and rec["seeds"] == {"DIEN": 3, "DIN": 3}
     assert claims.table("dien").loc["dien.beats_din", "synthetic"] == "reproduced · 3 seeds"
     rec = claims.check("dien.aux_helps", {"a": {"auc": [0.8]}, "b": {"auc": [0.7]}},
