@@ -123,7 +123,7 @@ def _ranking_model(name: str, meta):
         return DIEN.from_preset(meta, cfg), {k: cfg[k] for k in ("batch_size", "lr", "lr_decay")}
     cfg = preset("bst", "quick")
     keys = ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
-            "dropout", "mlp", "position", "n_buckets")
+            "dropout", "mlp", "position", "n_buckets", "pooling")
     return BST(meta, **{k: cfg[k] for k in keys}), {k: cfg[k] for k in
                                                    ("batch_size", "optimizer", "lr")}
 
