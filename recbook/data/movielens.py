@@ -104,4 +104,9 @@ def load(path=None, min_rating: int = 1, seed: int = 0, **fetch_kwargs):
     ``ml-1m.zip`` (default: downloaded once into the cache, md5-checked)."""
     if path is None:
         path = fetch(URL, "ml-1m.zip", MD5, **fetch_kwargs)
-    return preprocess(*parse(Path(path)), min_rating=min_rating, seed=seed)
+        origin = f"GroupLens {URL} (md5 {MD5[4:]} verified), cached as {path}"
+    else:
+        origin = f"local file {Path(path).expanduser()}"
+    data = preprocess(*parse(Path(path)), min_rating=min_rating, seed=seed)
+    data.origin = origin
+    return data

@@ -21,7 +21,8 @@ from .batches import LazyHistory, history_index
 from .meta import Meta
 
 # name -> (module, variant): the real datasets, loaded lazily (see recbook/data/fetch.py)
-REAL_DATASETS = {"movielens-1m": ("movielens", None), "amazon-books": ("amazon", "Books"),
+REAL_DATASETS = {"movielens-100k": ("movielens100k", None), "movielens-1m": ("movielens", None),
+                 "amazon-books": ("amazon", "Books"),
                  "amazon-electronics": ("amazon", "Electronics"), "taobao": ("taobao", None),
                  "yoochoose": ("yoochoose", None)}
 DATASETS = ("synthetic",) + tuple(REAL_DATASETS)
@@ -37,6 +38,22 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
         if col not in events:
             raise KeyError(f"events need a {col!r} column (have {list(events.columns)})")
     return events.sort_values(["user", "time"], kind="stable").reset_index(drop=True)
+
+
+def shuffle_ties(events: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Events sorted by user then time, a user's events with EQUAL times in a random order
+    drawn from ``seed``.
+
+    Logs often list a user's simultaneous events by item id (MovieLens: many ratings share a
+    second); kept that way, "the next item has a larger id" is a pattern a sequential model
+    can learn and a test split rewards. Here the rows are first put in a canonical order
+    (user, time, item), so the result does not depend on the file's row order, then permuted
+    by ``seed`` and stably sorted by (user, time): within a tie the order is uniformly random,
+    the same for the same seed and data. Later sorts (:func:`sort_events`) are stable and keep it.
+    """
+    ev = sort_events(events).sort_values(["user", "time", "item"], kind="stable")
+    perm = np.random.default_rng(seed).permutation(len(ev))
+    return ev.iloc[perm].sort_values(["user", "time"], kind="stable").reset_index(drop=True)
 
 
 def _profile(users: pd.DataFrame | None, meta: Meta, user: np.ndarray) -> dict:
@@ -447,6 +464,8 @@ class RealData:
     session_split: tuple | None = None
     seed: int = 0
     tasks: tuple = ("ctr", "next_item", "sessions")  # which load_* functions apply
+    session_gap: float = 1800.0  # load_sessions' default cut (inf: one session per user)
+    origin: str = ""  # where the files came from (source, checksum, cache path)
     relevance = None  # no ground truth in real data
     _impressions: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -458,7 +477,10 @@ class RealData:
         return self._impressions
 
 
-def _load(name: str, size: str, seed: int, task: str, **kwargs):
+def _load(name, size: str, seed: int, task: str, **kwargs):
+    if not isinstance(name, str) or name.lower().endswith(".csv"):  # the reader's own log
+        from .own import load
+        return load(name, seed=seed, task=task, **kwargs)
     if name in REAL_DATASETS:  # one size only: ``size`` applies to the synthetic data
         import importlib
         module, variant = REAL_DATASETS[name]
@@ -469,17 +491,22 @@ def _load(name: str, size: str, seed: int, task: str, **kwargs):
                              + " / ".join(f"load_{t}" for t in data.tasks))
         return data
     if name != "synthetic":
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}, or your "
+                         "own log as a DataFrame or a .csv path (recbook/data/own.py)")
     from .synthetic import generate
     return generate(size=size, seed=seed, **kwargs)
 
 
-def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+def load_ctr(name="synthetic", max_len: int | None = None, seed: int = 0,
              size: str = "default", compact: bool | str = "auto", **kwargs) -> Dataset:
     """CTR data split leave-last-out by time per user: the last impression (page) of each user
     is test, the one before valid; a real dataset whose official code fixes the split keeps it
     (Amazon: DIEN's split by user). ``kwargs`` go to the generator (e.g. ``n_users=500``) or
-    to the real dataset's ``load`` (e.g. ``path=...``). ``compact``: see :func:`ctr_samples`."""
+    to the real dataset's ``load`` (e.g. ``path=...``). ``compact``: see :func:`ctr_samples`.
+
+    ``name``: a name of ``DATASETS``, or your own click log: a DataFrame or a ``.csv`` path
+    with columns user, item, time (optional category, session; other names via
+    ``columns={...}``), see recbook/data/own.py. The same holds for every ``load_*``."""
     data = _load(name, size, seed, "ctr", **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
@@ -487,10 +514,14 @@ def load_ctr(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
     parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
                          relevance=data.relevance, neg_sampler=sampler, compact=compact)
              for part in (getattr(data, "ctr_split", None) or split_last(data.impressions))]
-    return Dataset(name, *parts, meta=meta, source=data)
+    return Dataset(_name(name, data), *parts, meta=meta, source=data)
 
 
-def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: int = 0,
+def _name(name, data) -> str:
+    return name if isinstance(name, str) and name in DATASETS else getattr(data, "name", "own")
+
+
+def load_next_item(name="synthetic", max_len: int | None = None, seed: int = 0,
                    split: str = "user", size: str = "default", compact: bool | str = "auto",
                    **kwargs) -> Dataset:
     """Next-item data for retrieval.
@@ -521,14 +552,21 @@ def load_next_item(name: str = "synthetic", max_len: int | None = None, seed: in
                                    positions=np.flatnonzero(first & (rank == r))) for r in (1, 0)]
     else:
         raise ValueError(f"split must be 'user' or 'time', got {split!r}")
-    return Dataset(name, train, *parts, meta=meta, source=data)
+    return Dataset(_name(name, data), train, *parts, meta=meta, source=data)
 
 
-def load_sessions(name: str = "synthetic", seed: int = 0, size: str = "default",
-                  valid: float = 0.1, test: float = 0.1, **kwargs) -> Dataset:
+def load_sessions(name="synthetic", seed: int = 0, size: str = "default",
+                  valid: float = 0.1, test: float = 0.1, gap: float | None = None,
+                  **kwargs) -> Dataset:
     """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing
-    (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py)."""
+    (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py).
+
+    Events with a ``session`` column keep their sessions; otherwise a user's events are cut
+    where more than ``gap`` seconds pass. ``gap=None``: the dataset's ``session_gap`` (30
+    minutes; MovieLens-100K: ``inf``, one session per user, see movielens100k.py)."""
     data = _load(name, size, seed, "sessions", **kwargs)
+    if gap is None:
+        gap = getattr(data, "session_gap", 1800.0)
     train, va, te = (getattr(data, "session_split", None)
-                     or split_sessions(sessions(data.events), valid, test))
-    return Dataset(name, train, va, te, meta=data.meta, source=data)
+                     or split_sessions(sessions(data.events, gap=gap), valid, test))
+    return Dataset(_name(name, data), train, va, te, meta=data.meta, source=data)
