@@ -1,0 +1,1 @@
+"""Helpers that keep the chapters' code cells short: one module per chapter."""
