@@ -173,3 +173,35 @@ def interest_genres(assign_row, hist_items, hist_len: int, genres, cat_names) ->
     table.index = [f"interest {k}" for k in table.index]
     order = [n for n in names if n in table.columns]
     return table[order]
+
+
+def subsample(arrays: dict, frac: float | None, seed: int = 0) -> dict:
+    """A random ``frac`` of the rows of ``arrays`` (drawn once from ``seed``, order kept);
+    ``frac`` None or 1: all of them."""
+    if frac is None or frac == 1:
+        return arrays
+    if not 0 < frac < 1:
+        raise ValueError(f"frac must be in (0, 1], got {frac}")
+    n = len(next(iter(arrays.values())))
+    keep = np.random.default_rng(seed).random(n) < frac
+    return {k: v[keep] for k, v in arrays.items()}
+
+
+def count_heatmap(table: pd.DataFrame, title: str, ax=None):
+    """A small count table (e.g. :func:`interest_genres`) as a heatmap with the counts written
+    in the cells (white on dark cells, black on light ones)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * table.shape[1] + 2.5, 0.5 * table.shape[0] + 1.6))
+    v = table.to_numpy()
+    im = ax.imshow(v, cmap="Blues", aspect="auto", vmin=0)
+    for (r, c), x in np.ndenumerate(v):
+        ax.text(c, r, str(x), ha="center", va="center", fontsize=8,
+                color="white" if x > 0.6 * v.max() else "black")
+    ax.set_xticks(range(v.shape[1]), table.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(v.shape[0]), table.index, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(im, ax=ax, label="behaviours")
+    ax.figure.tight_layout()
+    return ax.figure

@@ -124,3 +124,19 @@ def test_interest_genres_counts_every_genre_of_a_film():
     assert t.index.tolist() == ["interest 0", "interest 1"]
     assert t.columns.tolist() == ["Action", "Comedy", "Drama"]
     assert t.loc["interest 0"].tolist() == [1, 2, 0] and t.loc["interest 1"].tolist() == [0, 0, 1]
+
+
+def test_subsample_keeps_a_fraction_in_order():
+    a = {"x": np.arange(1000), "y": np.arange(1000) * 2}
+    s = ac.subsample(a, 0.25)
+    assert 150 < len(s["x"]) < 350 and np.array_equal(s["y"], s["x"] * 2)
+    assert (np.diff(s["x"]) > 0).all() and ac.subsample(a, None) is a
+    with pytest.raises(ValueError, match="frac"):
+        ac.subsample(a, 1.5)
+
+
+def test_count_heatmap_writes_every_count():
+    t = pd.DataFrame([[1, 0], [2, 5]], index=["interest 0", "interest 1"], columns=["A", "B"])
+    fig = ac.count_heatmap(t, "x")
+    texts = [x.get_text() for x in fig.axes[0].texts]
+    assert sorted(texts) == ["0", "1", "2", "5"]
