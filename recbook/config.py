@@ -137,10 +137,19 @@ PRESETS: dict[str, dict[str, dict]] = {
     # (ComiRec-DR: 5e-3, the official README), sampled softmax with 10 x batch negatives
     # (neg_ratio; n_neg=None), SA attention width d_a = 4d. "quick" trains on 600 built-in users.
     "comirec": {
+        # quick: early stopping (patience 2, best weights kept) within 12 epochs; batch 512 with
+        # lr 3e-3 (DR 1e-2): the ComiRecs and MIND peak in 3-6 epochs, YouTube DNN later
         "quick": dict(dataset="synthetic", n_users=600, d=32, K=4, iterations=3, max_len=20,
-                      neg_ratio=10, epochs=2, batch_size=256, lr=1e-3, lr_dr=5e-3),
+                      neg_ratio=10, epochs=12, patience=2, batch_size=512, lr=3e-3, lr_dr=1e-2),
+        # MovieLens-100K inside the book's budget: a random quarter of the training steps
+        # (train_frac), batch 512, early stopping (patience 2) on validation Recall@50 within
+        # 12 epochs; at lr 3e-3 (DR 1e-2) validation recall still rose after 12 epochs, at 2e-2
+        # SA and MIND peak in 4-6
+        "movielens-100k": dict(dataset="movielens-100k", d=32, K=4, iterations=3, max_len=20,
+                               neg_ratio=10, epochs=12, patience=2, batch_size=512, lr=2e-2,
+                               lr_dr=2e-2, train_frac=0.25),
         "full": dict(dataset="amazon-books", d=64, K=4, iterations=3, max_len=20, neg_ratio=10,
-                     epochs=20, batch_size=128, lr=1e-3, lr_dr=5e-3),
+                     epochs=20, patience=3, batch_size=128, lr=1e-3, lr_dr=5e-3),
     },
 }
 
