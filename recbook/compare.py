@@ -71,6 +71,7 @@ def load(family: str, dataset: str = "synthetic", n_users: int | None = None, ma
     same for every model; validation and test stay whole. It keeps a real dataset inside the
     chapter's CPU budget without changing the test users or the evaluation."""
     from recbook.data import load_ctr, load_next_item
+    from recbook.data.batches import subsample
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
@@ -78,12 +79,9 @@ def load(family: str, dataset: str = "synthetic", n_users: int | None = None, ma
     loader = load_ctr if family == "ranking" else load_next_item
     data = loader(dataset, max_len=max_len, seed=seed, **size)
     if train_rows is not None:
-        n = len(data.train["hist_len"])
         if train_rows < 1:
             raise ValueError(f"train_rows must be >= 1, got {train_rows}")
-        if train_rows < n:
-            keep = np.sort(np.random.default_rng(seed).choice(n, train_rows, replace=False))
-            data.train = {k: np.asarray(v[keep]) for k, v in data.train.items()}
+        data.train = subsample(data.train, n=train_rows, seed=seed)
     return data
 
 

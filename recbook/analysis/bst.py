@@ -11,22 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from recbook import measures
+from recbook.data import batches
 from recbook.viz import _numpy
 
 
 def subsample(split: dict, n: int, seed: int = 0) -> dict:
-    """``n`` rows of a split (dict of equal-length arrays), drawn without replacement by
-    ``seed``, kept in their original order; the whole split when it has at most ``n`` rows."""
-    sizes = {k: len(v) for k, v in split.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"the split's arrays differ in length: {sizes}")
-    total = next(iter(sizes.values()))
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if n >= total:
-        return dict(split)
-    keep = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
-    return {k: v[keep] for k, v in split.items()}
+    """``n`` rows of a split, drawn by ``seed``, order kept (``recbook.data.batches.subsample``)."""
+    return batches.subsample(split, n=n, seed=seed)
 
 
 def self_attention(model, split: dict, batch_size: int = 1024) -> np.ndarray:

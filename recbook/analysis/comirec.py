@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recbook import measures
+from recbook.data import batches
 from recbook.viz import _numpy
 
 
@@ -177,14 +178,8 @@ def interest_genres(assign_row, hist_items, hist_len: int, genres, cat_names) ->
 
 def subsample(arrays: dict, frac: float | None, seed: int = 0) -> dict:
     """A random ``frac`` of the rows of ``arrays`` (drawn once from ``seed``, order kept);
-    ``frac`` None or 1: all of them."""
-    if frac is None or frac == 1:
-        return arrays
-    if not 0 < frac < 1:
-        raise ValueError(f"frac must be in (0, 1], got {frac}")
-    n = len(next(iter(arrays.values())))
-    keep = np.random.default_rng(seed).random(n) < frac
-    return {k: v[keep] for k, v in arrays.items()}
+    ``frac`` None or 1: all of them (``recbook.data.batches.subsample``)."""
+    return arrays if frac is None else batches.subsample(arrays, frac=frac, seed=seed)
 
 
 def count_heatmap(table: pd.DataFrame, title: str, ax=None):

@@ -12,6 +12,7 @@ import importlib
 import numpy as np
 import pandas as pd
 
+from recbook.data import batches
 from recbook.data.batches import iterate
 from recbook.metrics import auc, gauc, relaimpr
 from recbook.viz import _numpy
@@ -54,15 +55,8 @@ def rows(split: dict, index) -> dict:
 
 
 def subsample(split: dict, n: int, seed: int = 0) -> dict:
-    """``n`` rows of ``split`` drawn without replacement (seeded), kept in their order; the
-    whole split when it has at most ``n`` rows."""
-    total = len(next(iter(split.values())))
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if total <= n:
-        return dict(split)
-    keep = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
-    return rows(split, keep)
+    """``n`` rows of ``split``, drawn by ``seed``, order kept (``recbook.data.batches.subsample``)."""
+    return batches.subsample(split, n=n, seed=seed)
 
 
 def same_category(split: dict) -> np.ndarray:
