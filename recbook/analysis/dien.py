@@ -207,3 +207,19 @@ def evaluate(model, part: dict, relevant=None, batch_size: int = 1024) -> dict:
         out["att_share"] = measures.attention_share(np.concatenate(att), relevant,
                                                     hist_len=part["hist_len"]).ratio
     return out
+
+
+def contrast_rows(relevant, hist_len, n: int = 4, low: float = 0.2, high: float = 0.6,
+                  seed: int = 0) -> np.ndarray:
+    """Rows to draw: ``viz.example_rows`` among the rows whose relevant share of the real
+    history lies in [low, high] (a row that is nearly all relevant shows no contrast), falling
+    back to every row when fewer than ``n`` qualify."""
+    from recbook.viz import example_rows
+
+    rel = np.asarray(relevant, dtype=bool)
+    L = np.asarray(hist_len)
+    frac = rel.sum(1) / np.maximum(L, 1)
+    pool = np.flatnonzero((frac >= low) & (frac <= high) & (L > 0))
+    if len(pool) < n:
+        pool = np.arange(len(L))
+    return pool[example_rows(rel[pool], hist_len=L[pool], n=n, seed=seed)]

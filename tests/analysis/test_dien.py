@@ -106,3 +106,15 @@ def test_item_embeddings_numpy(tiny):
 def test_pca2_rejects_bad_shapes():
     with pytest.raises(ValueError, match="pca2"):
         an.pca2(np.zeros(3))
+
+
+def test_contrast_rows_prefer_mixed_rows():
+    rel = np.zeros((6, 10), bool)
+    rel[0, :9] = True   # nearly all relevant: no contrast
+    rel[1, :3] = True   # 30 %
+    rel[2, :4] = True   # 40 %
+    rel[3, 5:] = True   # 50 %
+    rel[4, :1] = True   # 10 %
+    L = np.full(6, 10)
+    assert sorted(an.contrast_rows(rel, L, n=3).tolist()) == [1, 2, 3]
+    assert len(an.contrast_rows(rel, L, n=5)) == 5  # too few qualify: every row is a candidate
