@@ -194,10 +194,20 @@ def tf_infer(model, prepare=None):
 
 # -------------------------------------------------------------------------------- timing
 
+def clock() -> float:
+    """BENCH_CLOCK=wall (default): wall-clock seconds. BENCH_CLOCK=cpu: this process's CPU
+    seconds (time.process_time), which other work on a shared, loaded machine distorts far
+    less than the wall clock (with one thread per framework they agree on an idle machine)."""
+    mode = os.environ.get("BENCH_CLOCK", "wall")
+    if mode not in ("wall", "cpu"):
+        raise ValueError(f"BENCH_CLOCK must be 'wall' or 'cpu', got {mode!r}")
+    return time.process_time() if mode == "cpu" else time.perf_counter()
+
+
 def seconds(fn, *args) -> float:
-    start = time.perf_counter()
+    start = clock()
     fn(*args)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def timed(step, batches, n: int, warmup: int = 3) -> tuple[float, float]:
@@ -207,10 +217,10 @@ def timed(step, batches, n: int, warmup: int = 3) -> tuple[float, float]:
     first = seconds(step, next(batches))
     for _ in range(warmup):
         step(next(batches))
-    start = time.perf_counter()
+    start = clock()
     for _ in range(n):
         step(next(batches))
-    return first, time.perf_counter() - start
+    return first, clock() - start
 
 
 def latency_ms(infer, batch: dict, repeats: int | None = None) -> float:
@@ -336,8 +346,10 @@ def report(title: str, settings: list[str], results: list[tuple], eval_header: s
              r["first_s"]] + [r.get(f"latency_{b}") for b in LATENCY_BATCHES] + [r.get("eval_s")]
             for model, fw, size, batch, r in results]
     lines = "\n".join(f"- {line}" for line in settings)
-    print(f"### {title}\n\n{lines}\n- BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}, "
-          f"load {os.getloadavg()[0]:.1f}.\n\n{table(headers, rows)}\n", flush=True)
+    clock_note = ", BENCH_CLOCK=cpu (CPU seconds of the process)" \
+        if os.environ.get("BENCH_CLOCK") == "cpu" else ""
+    print(f"### {title}\n\n{lines}\n- BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}"
+          f"{clock_note}, load {os.getloadavg()[0]:.1f}.\n\n{table(headers, rows)}\n", flush=True)
 
 
 # ------------------------------------------------------------------------------- machine

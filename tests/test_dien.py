@@ -232,3 +232,65 @@ def test_learns_on_the_built_in_data():
     history = fit(model, data.train, epochs=2, batch_size=64, lr=1e-2, seed=0)
     assert history.rows[-1]["train_extra"] < 0.9 * 2 * np.log(2)  # the auxiliary loss learned
     assert auc(data.test["label"], predict(model, data.test)) > 0.65  # trivial: 0.5
+
+
+# ---- the fast paths equal the readable ones ----------------------------------------------------
+
+@pytest.mark.parametrize("cell_cls", [GRUCell, AGRUCell, AUGRUCell])
+def test_fused_recurrence_equals_the_step_by_step_loop_with_its_gradients(cell_cls):
+    """dynamic_rnn's GatedRecurrence (hand-written backward) against cell.step under autograd,
+    in float64: the same states and the same gradients for inputs, h0, weights and attention
+    (padded steps and an empty history included), and torch's gradcheck passes."""
+    torch.manual_seed(0)
+    cell = cell_cls(5, 3).double()
+    x = torch.randn(4, 6, 5, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    att = torch.rand(4, 6, dtype=torch.float64, requires_grad=True)
+    mask = sequence_mask(torch.tensor([6, 3, 0, 1]), 6)
+    a = None if cell_cls is GRUCell else att
+    w, w_final = torch.randn(4, 6, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    inputs = [x, h0] + list(cell.parameters()) + ([att] if a is not None else [])
+    results = []
+    for fused in (True, False):
+        states, final = dynamic_rnn(cell, x, mask, a, h0, fused=fused)
+        grads = torch.autograd.grad((states * w).sum() + (final * w_final).sum(), inputs)
+        results.append((states, final, grads))
+    (s1, f1, g1), (s2, f2, g2) = results
+    torch.testing.assert_close(s1, s2)
+    torch.testing.assert_close(f1, f2)
+    for p, q in zip(g1, g2):
+        torch.testing.assert_close(p, q)
+    assert torch.autograd.gradcheck(lambda x, h0, att: dynamic_rnn(cell, x, mask, att, h0)[0],
+                                    (x, h0, att if a is not None else None))
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "dice"])
+def test_auxiliary_loss_of_an_mlp_equals_a_hand_computation_with_its_gradients(activation):
+    """With an MLP aux_net the loss scores real pairs only and shares W_h h_t (Dice: every
+    position, its batch statistics as before); the value and the gradients are eq. (6)'s."""
+    from recbook.torch.layers import MLP
+    torch.manual_seed(1)
+    aux_net = MLP(3 + 2, (6, 4), activation, out_dim=1).train()
+    h = torch.randn(3, 4, 3, requires_grad=True)
+    e_b, e_neg = torch.randn(3, 4, 2), torch.randn(3, 4, 2)
+    lengths = [4, 2, 1]
+    mask = sequence_mask(torch.tensor(lengths), 4)
+    got = auxiliary_loss(aux_net, h, e_b, e_neg, mask)
+    if activation == "dice":  # batch statistics over all B·(T−1) positions of each call
+        z_pos = aux_net(torch.cat([h[:, :-1], e_b[:, 1:]], -1)).squeeze(-1)
+        z_neg = aux_net(torch.cat([h[:, :-1], e_neg[:, 1:]], -1)).squeeze(-1)
+        pair = mask[:, 1:]
+        expected = ((-torch.log(torch.sigmoid(z_pos)) - torch.log(1 - torch.sigmoid(z_neg)))
+                    [pair].mean())
+    else:
+        terms = []
+        for b, L in enumerate(lengths):
+            for t in range(L - 1):
+                p = torch.sigmoid(aux_net(torch.cat([h[b, t], e_b[b, t + 1]])[None]))[0, 0]
+                q = torch.sigmoid(aux_net(torch.cat([h[b, t], e_neg[b, t + 1]])[None]))[0, 0]
+                terms.append(-torch.log(p) - torch.log(1 - q))
+        expected = torch.stack(terms).mean()
+    torch.testing.assert_close(got, expected)
+    params = [h] + list(aux_net.parameters())
+    for p, q in zip(torch.autograd.grad(got, params), torch.autograd.grad(expected, params)):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)

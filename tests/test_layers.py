@@ -137,3 +137,69 @@ def test_masked_softmax_and_sampled_softmax_torch_equal_tf():
                                    torch.from_numpy(target), 4, negatives=torch.from_numpy(neg))
     got = kl.sampled_softmax_loss(user, W, target, 4, negatives=neg)
     np.testing.assert_allclose(float(got), float(want), atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "prelu", "dice"])
+def test_split_activation_unit_equals_the_plain_formula_with_its_gradients(activation):
+    """The unit's first layer split into a per-candidate and a per-behaviour part, padding
+    skipped (every position with Dice), is the same function as W [v_A, e_j, v_A − e_j,
+    v_A ⊙ e_j] + b on every position: same values and gradients, empty rows included."""
+    torch.manual_seed(4)
+    unit = tl.ActivationUnit(3, hidden=(6, 5), activation=activation).train()
+    q = torch.randn(4, 3, requires_grad=True)
+    k = torch.randn(4, 7, 3, requires_grad=True)
+    mask = tl.sequence_mask(torch.tensor([7, 2, 0, 5]), 7)
+    w = torch.randn(4, 7)
+    outs, grads = [], []
+    for f in (unit.forward, unit.forward_plain):
+        a = f(q, k, mask)
+        outs.append(a)
+        grads.append(torch.autograd.grad((a * w).sum(), [q, k] + list(unit.parameters())))
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-6, rtol=1e-5)
+    assert torch.equal(outs[0][2], torch.zeros(7)) and torch.equal(outs[0][1, 2:], torch.zeros(5))
+    for g0, g1 in zip(*grads):
+        torch.testing.assert_close(g0, g1, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "dice"])
+def test_split_activation_unit_equals_the_plain_formula_in_tf(activation):
+    import tensorflow as tf
+
+    from recbook.tf import layers as kl
+    unit = kl.ActivationUnit(3, hidden=(6, 5), activation=activation)
+    rng = np.random.default_rng(5)
+    q = tf.constant(rng.normal(size=(4, 3)).astype(np.float32))
+    k = tf.constant(rng.normal(size=(4, 7, 3)).astype(np.float32))
+    mask = np.arange(7)[None] < np.array([7, 2, 0, 5])[:, None]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([q, k])
+        fast = unit(q, k, mask, training=True)
+        plain = unit.call_plain(q, k, mask, training=True)
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), atol=1e-6)
+    assert not fast.numpy()[2].any()
+    for x in [q, k] + unit.trainable_weights:
+        np.testing.assert_allclose(tape.gradient(fast, x).numpy(), tape.gradient(plain, x).numpy(),
+                                   atol=1e-5)
+
+
+def test_prelu_backward_equals_torchs_prelu_gradient():
+    """PReLU's hand-written backward (three element-wise kernels) gives F.prelu's gradients for
+    the input and the per-channel slopes, on a 3-D input, with zeros and negative values."""
+    import torch.nn.functional as F
+    torch.manual_seed(6)
+    act = tl.PReLU(5).double()
+    with torch.no_grad():
+        act.alpha.copy_(torch.rand(5))
+    s = torch.randn(3, 4, 5, dtype=torch.float64)
+    s[0, 0] = 0.0
+    s.requires_grad_(True)
+    w = torch.randn(3, 4, 5, dtype=torch.float64)
+    ours = torch.autograd.grad((act(s) * w).sum(), [s, act.alpha])
+    ref = F.prelu(s.reshape(-1, 5), act.alpha).reshape(s.shape)
+    want = torch.autograd.grad((ref * w).sum(), [s, act.alpha])
+    torch.testing.assert_close(act(s), ref)
+    for g, h in zip(ours, want):
+        torch.testing.assert_close(g, h)
+    smooth = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)  # no kink at 0 hit
+    assert torch.autograd.gradcheck(lambda x, a: tl._PReLU.apply(x.reshape(-1, 5), a),
+                                    (smooth, act.alpha))

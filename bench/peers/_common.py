@@ -3,7 +3,7 @@ markdown they print. Runs in bench/peers/.venv (no TensorFlow there, so bench/co
 imports it, is not used).
 
 Timing: recbook's step and the peer's step on the SAME mini-batch are run one after the other
-and timed separately (time.perf_counter around each), so a load spike on the shared machine hits
+and timed separately (time.perf_counter around each; CPU seconds with BENCH_CLOCK=cpu), so a load spike on the shared machine hits
 both; throughput = samples / summed step seconds, warm-up steps excluded.
 """
 from __future__ import annotations
@@ -36,6 +36,15 @@ def setup(threads: int = 1) -> None:
             codes=types.SimpleNamespace(ok=200)))
 
 
+def clock() -> float:
+    """Wall-clock seconds, or with BENCH_CLOCK=cpu this process's CPU seconds (less distorted by
+    other work on a shared machine; see bench/common.py)."""
+    mode = os.environ.get("BENCH_CLOCK", "wall")
+    if mode not in ("wall", "cpu"):
+        raise ValueError(f"BENCH_CLOCK must be 'wall' or 'cpu', got {mode!r}")
+    return time.process_time() if mode == "cpu" else time.perf_counter()
+
+
 class Clock:
     """Summed seconds and samples of timed steps, warm-up steps left out."""
 
@@ -43,9 +52,9 @@ class Clock:
         self.seconds, self.samples, self.calls = 0.0, 0, 0
 
     def __call__(self, step, batch_size: int, *args):
-        start = time.perf_counter()
+        start = clock()
         out = step(*args)
-        took = time.perf_counter() - start
+        took = clock() - start
         self.calls += 1
         if self.calls > WARMUP:
             self.seconds += took
@@ -96,8 +105,10 @@ def failed(name: str, err: BaseException) -> str:
 
 def threads_line() -> str:
     import torch
+    cpu = ", timed in CPU seconds of the process (BENCH_CLOCK=cpu)" \
+        if os.environ.get("BENCH_CLOCK") == "cpu" else ""
     return (f"torch {torch.__version__}, torch.set_num_threads({torch.get_num_threads()}) for "
-            f"both; load average {os.getloadavg()[0]:.1f} at the end.")
+            f"both{cpu}; load average {os.getloadavg()[0]:.1f} at the end.")
 
 
 def profile_top(step, calls, n_ops: int = 6) -> str:
@@ -113,8 +124,11 @@ def profile_top(step, calls, n_ops: int = 6) -> str:
     return ", ".join(f"`{e.key}` {100 * e.self_cpu_time_total / total:.0f} %" for e in ops)
 
 
-def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_calls) -> str:
-    """Markdown lines with the top ops of both steps, printed when recbook was the slower one."""
-    return (f"- **{name}: recbook slower than {peer}.** Profile of {len(ours_calls)} training steps "
-            f"(torch.profiler, self CPU time): recbook {profile_top(ours_step, ours_calls)}; "
-            f"{peer} {profile_top(peer_step, peer_calls)}.")
+def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_calls,
+                   slower: bool = True) -> str:
+    """Markdown lines with the top ops of both steps: printed when recbook was the slower one
+    (``slower``), and for DIN and DIEN always (where the time goes, bench/peers/CAUSES.md)."""
+    verdict = f"recbook slower than {peer}" if slower else f"recbook faster than {peer}"
+    return (f"- **{name}: {verdict}.** Profile of {len(ours_calls)} training steps "
+            f"(torch.profiler, self CPU time, after the timed run): recbook "
+            f"{profile_top(ours_step, ours_calls)}; {peer} {profile_top(peer_step, peer_calls)}.")

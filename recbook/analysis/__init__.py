@@ -1,1 +1,1 @@
-"""Plumbing for the chapters: tested helpers that keep a chapter's cells short."""
+"""Chapter helpers: the plumbing behind a chapter's cells (one tested module per chapter)."""

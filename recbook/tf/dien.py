@@ -9,7 +9,7 @@ import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
+from recbook.tf.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
                                full_precision, sequence_mask, copy_embedding, copy_linear,
                                copy_mlp, copy_prelu)
 
@@ -139,6 +139,9 @@ def auxiliary_loss(aux_net, h, e_b, e_neg, mask, training=False):
     """Eq. (6), averaged over real pairs (t, t+1); 0 when the batch has none (see torch file)."""
     pair = mask[:, 1:]
     h_t = h[:, :-1]
+    if isinstance(aux_net, MLP) and not any(isinstance(s, Dice) for s in aux_net.steps):
+        return _auxiliary_loss_real_pairs(aux_net, h_t, e_b[:, 1:], e_neg[:, 1:], pair, training)
+    # Dice's batch statistics span every position (padding included) of each call: kept as is
     z_pos = tf.squeeze(aux_net(tf.concat([h_t, e_b[:, 1:]], -1), training=training), -1)
     z_neg = tf.squeeze(aux_net(tf.concat([h_t, e_neg[:, 1:]], -1), training=training), -1)
     z_pos, z_neg = full_precision(z_pos), full_precision(z_neg)  # loss in float32
@@ -146,6 +149,27 @@ def auxiliary_loss(aux_net, h, e_b, e_neg, mask, training=False):
     per_pair = tf.where(pair, per_pair, tf.zeros_like(per_pair))
     n = tf.maximum(tf.reduce_sum(tf.cast(pair, per_pair.dtype)), 1.0)
     return tf.reduce_sum(per_pair) / n
+
+
+def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair, training):
+    """The same value for a position-wise aux_net: real pairs only, W_h h_t + b once for both
+    items (see the torch file)."""
+    H = h_t.shape[-1]
+    if not aux_net.built:  # its weights are read directly below
+        aux_net(tf.zeros([1, H + e_pos.shape[-1]]))
+    real = tf.where(tf.reshape(pair, [-1]))  # [n, 1]
+    h_t, e_pos, e_neg = (tf.gather_nd(tf.reshape(x, [-1, x.shape[-1]]), real)
+                         for x in (h_t, e_pos, e_neg))
+    first, rest = aux_net.steps[0], aux_net.steps[1:]
+    dtype = aux_net.compute_dtype
+    kernel = tf.cast(first.kernel, dtype)
+    per_h = tf.matmul(tf.cast(h_t, dtype), kernel[:H]) + tf.cast(first.bias, dtype)  # [n, hidden]
+    e = tf.cast(tf.concat([e_pos, e_neg], 0), dtype)
+    s = tf.concat([per_h, per_h], 0) + tf.matmul(e, kernel[H:])  # [2n, hidden]
+    z = full_precision(tf.squeeze(MLP.run(rest, s, training), -1))  # clicked, then not clicked
+    n = tf.shape(real)[0]
+    per_pair = tf.nn.softplus(-z[:n]) + tf.nn.softplus(z[n:])
+    return tf.reduce_sum(per_pair) / tf.maximum(tf.cast(n, per_pair.dtype), 1.0)
 
 
 class DIEN(CTRModel):

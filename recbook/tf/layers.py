@@ -199,24 +199,60 @@ class MLP(keras.layers.Layer):
         self.out_dim = out_dim if out_dim is not None else (hidden[-1] if hidden else in_dim)
 
     def call(self, x, training=False):
-        for step in self.steps:
+        return self.run(self.steps, x, training)
+
+    @staticmethod
+    def run(steps, x, training=False):
+        """Apply ``steps`` (a slice of an MLP's) in order."""
+        for step in steps:
             takes_training = isinstance(step, (Dice, keras.layers.Dropout))
             x = step(x, training=training) if takes_training else step(x)
         return x
 
 
 class ActivationUnit(keras.layers.Layer):
-    """DIN's local activation unit (Fig. 2, eq. 3); see recbook/torch/layers.py."""
+    """DIN's local activation unit (Fig. 2, eq. 3); see recbook/torch/layers.py.
+
+    As there, the first layer is split into the candidate's part (once per row) and the
+    behaviour's part, and only real behaviours are scored (every position with Dice).
+    """
 
     def __init__(self, d: int, hidden=(80, 40), activation: str = "sigmoid", **kwargs):
         super().__init__(**kwargs)
+        self.d = d
         self.mlp = MLP(4 * d, hidden, activation, out_dim=1)
+        self.gather_real = activation != "dice"
 
-    def call(self, query, keys, mask, training=False):
+    def build(self, *shapes):
+        if not self.mlp.built:
+            self.mlp(tf.zeros([1, 4 * self.d]))  # creates every weight, as a first call would
+
+    def call_plain(self, query, keys, mask, training=False):
         q = tf.broadcast_to(query[:, None, :], tf.shape(keys))
         x = tf.concat([q, keys, q - keys, q * keys], axis=-1)
         a = tf.squeeze(self.mlp(x, training=training), -1)
         return a * tf.cast(mask, a.dtype)
+
+    def call(self, query, keys, mask, training=False):
+        dtype, d = self.compute_dtype, self.d
+        query, keys = tf.cast(query, dtype), tf.cast(keys, dtype)
+        B, T = tf.shape(keys)[0], tf.shape(keys)[1]
+        first, rest = self.mlp.steps[0], self.mlp.steps[1:]
+        W1, W2, W3, W4 = tf.split(tf.cast(first.kernel, dtype), 4, axis=0)  # [d, h] each
+        per_row = tf.matmul(query, W1 + W3) + tf.cast(first.bias, dtype)  # [B, h]
+        W_keys = tf.concat([W2 - W3, W4], axis=0)  # [2d, h] for [e_j, v_A ⊙ e_j]
+        if not self.gather_real:
+            x = tf.reshape(tf.concat([keys, query[:, None, :] * keys], -1), [-1, 2 * d])
+            s = tf.repeat(per_row, T, axis=0) + tf.matmul(x, W_keys)
+            a = tf.reshape(MLP.run(rest, s, training), [B, T])
+            return a * tf.cast(mask, a.dtype)
+        real = tf.where(tf.reshape(tf.convert_to_tensor(mask, tf.bool), [-1]))  # [n, 1]
+        row = real[:, 0] // tf.cast(T, real.dtype)
+        e = tf.gather_nd(tf.reshape(keys, [-1, d]), real)  # [n, d]
+        x = tf.concat([e, tf.gather(query, row) * e], -1)
+        a = tf.squeeze(MLP.run(rest, tf.gather(per_row, row) + tf.matmul(x, W_keys), training), -1)
+        flat = tf.scatter_nd(real, a, tf.cast([B * T], real.dtype))  # 0 at padded positions
+        return tf.reshape(flat, [B, T])
 
 
 def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, logq: bool = True,

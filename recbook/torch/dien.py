@@ -18,7 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.torch.layers import (CTRModel, Embedding, MLP, ActivationUnit, PReLU,
+from recbook.torch.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU,
                                   full_precision, masked_softmax, sequence_mask)
 
 EVOLUTIONS = ("aigru", "agru", "augru")
@@ -92,25 +92,115 @@ class AUGRUCell(GRUCell):
         return (1 - u) * h + u * h_tilde  # (12)
 
 
-def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None):
+def dynamic_rnn(cell: GRUCell, inputs, mask, att=None, h0=None, fused: bool = True):
     """Run ``cell`` over inputs [B, T, D] and return (states [B, T, H], final [B, H]).
 
     A padded step (mask False) never changes the state, so ``final`` is the state at each
     history's last real step and an empty history keeps h0 (zeros). At padded steps ``states``
     repeats the carried state; callers mask them out. ``att`` [B, T] feeds AGRU/AUGRU.
+
+    ``fused`` runs the loop in ``GatedRecurrence`` (the same equations with a hand-written
+    backward, no autograd graph per step); ``fused=False``, and autocast, run ``cell.step``
+    under autograd, the readable reference the tests compare it with.
     """
     B, T, _ = inputs.shape
     h = inputs.new_zeros(B, cell.hidden) if h0 is None else h0
+    if T == 0:  # nothing to run
+        return inputs.new_zeros(B, 0, cell.hidden), h
     Wi = cell.W(inputs)  # W i_t for every t in one matrix product; only U h_{t-1} is sequential
+    kind = {GRUCell: "gru", AGRUCell: "agru", AUGRUCell: "augru"}.get(type(cell))
+    if fused and kind is not None and not torch.is_autocast_enabled(inputs.device.type):
+        states = GatedRecurrence.apply(Wi, cell.U.weight, cell.U.bias, mask,
+                                       None if kind == "gru" else att, h, kind)
+        return states, states[:, -1]
+    # unbind, not Wi[:, t]: the backward of T slices is one stack, where indexing allocated and
+    # zero-filled a full [B, T, 3H] gradient per step (28 % of a DIEN step on a CPU)
+    Wis, masks = Wi.unbind(1), mask[..., None].unbind(1)
+    atts = [None] * T if att is None else att[..., None].unbind(1)
     states = []
     for t in range(T):
-        a_t = None if att is None else att[:, t, None]
-        h_new = cell.step(Wi[:, t], h, a_t)
-        h = torch.where(mask[:, t, None], h_new, h)
+        h_new = cell.step(Wis[t], h, atts[t])
+        h = torch.where(masks[t], h_new, h)
         states.append(h)
-    if not states:  # T == 0: nothing to run
-        return inputs.new_zeros(B, 0, cell.hidden), h
     return torch.stack(states, dim=1), h
+
+
+class GatedRecurrence(torch.autograd.Function):
+    """The masked GRU / AGRU / AUGRU loop, eqs. (2)-(5), (10), (11)-(12), with its backward
+    written out (back-propagation through time): a step costs a few tensor ops, no autograd
+    node per op. Inputs: Wi = W i_t + b_W [B, T, 3H] (gates u, r, h̃), U's weight [3H, H] and
+    bias, mask [B, T], attention a [B, T] (None for "gru"), h0 [B, H]; output: the states
+    [B, T, H]. A step is h_t = h + z (h̃ − h) with z = w u (GRU, AUGRU) or w (AGRU), where
+    w = m (GRU) or a·m (AGRU, AUGRU) and m = 1 on a real step, 0 on a padded one: a padded
+    step keeps the state without a separate select.
+    """
+
+    @staticmethod
+    def forward(ctx, Wi, U_w, U_b, mask, att, h0, kind):
+        B, T, H3 = Wi.shape
+        H = H3 // 3
+        Wi_t = Wi.transpose(0, 1)  # [T, B, 3H], a view
+        w = mask.transpose(0, 1)[..., None].to(Wi.dtype)  # [T, B, 1]
+        if att is not None:
+            w = w * att.transpose(0, 1)[..., None]
+        S = Wi.new_empty(T + 1, B, H)  # S[t] = h_{t-1}: h0, then the states
+        S[0] = h0
+        G = Wi.new_empty(T, B, H3)  # U h_{t-1} + b_U
+        ur, n = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H)  # u_t, r_t and h̃_t
+        U_wT = U_w.t()
+        for t in range(T):
+            h, x = S[t], Wi_t[t]
+            torch.addmm(U_b, h, U_wT, out=G[t])
+            torch.sigmoid(x[:, :2 * H] + G[t, :, :2 * H], out=ur[t])  # (2), (3)
+            torch.tanh(torch.addcmul(x[:, 2 * H:], ur[t, :, H:], G[t, :, 2 * H:]), out=n[t])  # (4)
+            torch.lerp(h, n[t], _update_weight(kind, ur[t, :, :H], w[t]), out=S[t + 1])  # (5), (10), (12)
+        ctx.kind = kind
+        ctx.save_for_backward(U_w, w, mask, S, G, ur, n)
+        return S[1:].transpose(0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_states):
+        U_w, w, mask, S, G, ur, n = ctx.saved_tensors
+        kind = ctx.kind
+        T, B, H = n.shape
+        g = g_states.transpose(0, 1)
+        dWi = g.new_empty(T, B, 3 * H)  # d loss / d (W i_t + b_W), the gates' pre-activations
+        dG = g.new_empty(T, B, 3 * H)  # d loss / d (U h_{t-1} + b_U)
+        da = None if kind == "gru" else g.new_empty(T, B)  # d loss / d (a·m)
+        if kind == "agru":
+            dWi[..., :H] = 0  # u_t is unused
+        dh = g.new_zeros(B, H)
+        sigmoid_bw, tanh_bw = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward
+        for t in reversed(range(T)):
+            dh += g[t]
+            u, r, n_t = ur[t, :, :H], ur[t, :, H:], n[t]
+            z = _update_weight(kind, u, w[t])
+            dz = dh * (n_t - S[t])
+            if kind == "augru":
+                torch.sum(dz * u, 1, out=da[t])
+            elif kind == "agru":
+                torch.sum(dz, 1, out=da[t])
+            dzd = dh * z
+            dn = tanh_bw(dzd, n_t)  # d / d (W^h i + r ∘ (U^h h + b))
+            dWi[t, :, 2 * H:] = dn
+            if kind != "agru":
+                dWi[t, :, :H] = sigmoid_bw(dz * w[t], u)
+            dWi[t, :, H:2 * H] = sigmoid_bw(dn * G[t, :, 2 * H:], r)
+            dG[t, :, :2 * H] = dWi[t, :, :2 * H]
+            torch.mul(dn, r, out=dG[t, :, 2 * H:])
+            dh = torch.addmm(dh - dzd, dG[t], U_w)  # (1 − z) dh + U^T dG
+        flat = dG.reshape(T * B, 3 * H)
+        dU_w = flat.t() @ S[:-1].reshape(T * B, H)
+        if da is not None:  # through w = a·m
+            da = da.transpose(0, 1) * mask
+        return dWi.transpose(0, 1), dU_w, flat.sum(0), None, da, dh, None
+
+
+def _update_weight(kind, u, a):
+    """z of h_t = h + z (h̃ − h): u (GRU, eq. 5), a·u (AUGRU, eq. 12) or a (AGRU, eq. 10), each
+    times the step's mask, folded into ``a`` (for the GRU, a = m)."""
+    return a if kind == "agru" else a * u
 
 
 class InterestExtractor(nn.Module):
@@ -181,12 +271,33 @@ def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
     """
     pair = mask[:, 1:]  # a pair exists where step t + 1 is real (then step t is real too)
     h_t = h[:, :-1]
+    if isinstance(aux_net, MLP) and not any(isinstance(m, Dice) for m in aux_net.modules()):
+        return _auxiliary_loss_real_pairs(aux_net, h_t, e_b[:, 1:], e_neg[:, 1:], pair)
+    # Dice's batch statistics span every position (padding included) of each call: kept as is
     z_pos = aux_net(torch.cat([h_t, e_b[:, 1:]], dim=-1)).squeeze(-1)
     z_neg = aux_net(torch.cat([h_t, e_neg[:, 1:]], dim=-1)).squeeze(-1)
     z_pos, z_neg = full_precision(z_pos), full_precision(z_neg)  # loss in float32
     per_pair = F.softplus(-z_pos) + F.softplus(z_neg)  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
     per_pair = torch.where(pair, per_pair, torch.zeros_like(per_pair))
     return per_pair.sum() / pair.sum().clamp(min=1)
+
+
+def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair):
+    """``auxiliary_loss`` for a position-wise aux_net, the same value with less work: only the
+    real pairs are scored, and the first layer's h_t part, W_h h_t + b, is computed once for
+    the clicked and the not-clicked item (W [h_t, e] = W_h h_t + W_e e, W = [W_h W_e])."""
+    real = pair.reshape(-1).nonzero().squeeze(1)
+    H = h_t.shape[-1]
+    h_t, e_pos, e_neg = (x.reshape(-1, x.shape[-1]).index_select(0, real)
+                         for x in (h_t, e_pos, e_neg))
+    first, rest = aux_net.net[0], aux_net.net[1:]
+    W_h, W_e = first.weight.split([H, first.weight.shape[1] - H], dim=1)
+    per_h = F.linear(h_t, W_h, first.bias)  # [n, hidden], shared by both items
+    s = per_h.repeat(2, 1) + F.linear(torch.cat([e_pos, e_neg]), W_e)  # [2n, hidden]
+    z = full_precision(rest(s).squeeze(-1))  # [2n]: clicked then not clicked
+    n = len(real)
+    per_pair = F.softplus(-z[:n]) + F.softplus(z[n:])  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
+    return per_pair.sum() / max(n, 1)
 
 
 class DIEN(CTRModel):
@@ -235,11 +346,20 @@ class DIEN(CTRModel):
         """e_b: [item; category] embeddings, zero at padding."""
         return torch.cat([self.item_emb(items), self.cat_emb(cats)], dim=-1)
 
+    def behaviours_of(self, b, first, second):
+        """Two [item; category] embeddings, e.g. the target's [B, d] and the history's [B, T, d],
+        from one lookup per table (one embedding backward instead of two)."""
+        item_keys, cat_keys = zip(first, second)
+        ids = [b[k] if b[k].dim() == 2 else b[k][:, None] for k in item_keys + cat_keys]
+        widths = [ids[0].shape[1], ids[1].shape[1]]
+        x = self.behaviours(torch.cat(ids[:2], 1), torch.cat(ids[2:], 1)).split(widths, dim=1)
+        return [xi.squeeze(1) if b[k].dim() == 1 else xi for xi, k in zip(x, item_keys)]
+
     def forward(self, batch, return_attention: bool = False):
         b = self.prepare(batch)
         mask = sequence_mask(b["hist_len"], b["hist_items"].shape[1])
-        e_a = self.behaviours(b["target_item"], b["target_cat"])  # [B, d]
-        e_b = self.behaviours(b["hist_items"], b["hist_cats"])  # [B, T, d]
+        e_a, e_b = self.behaviours_of(b, ("target_item", "target_cat"),  # [B, d]
+                                      ("hist_items", "hist_cats"))  # [B, T, d]
         h = self.extractor(e_b, mask)  # h_t, (2)-(5)
         a = self.attention(e_a, h, mask)  # a_t, (8)
         h_evo, h_final = self.evolution(h, a, mask)  # h'_t, (9)-(12)
@@ -256,6 +376,6 @@ class DIEN(CTRModel):
         if self.alpha == 0:
             return None
         mask = sequence_mask(batch["hist_len"], batch["hist_items"].shape[1])
-        e_b = self.behaviours(batch["hist_items"], batch["hist_cats"])
-        e_neg = self.behaviours(batch["neg_hist_items"], batch["neg_hist_cats"])
+        e_b, e_neg = self.behaviours_of(batch, ("hist_items", "hist_cats"),
+                                        ("neg_hist_items", "neg_hist_cats"))
         return self.alpha * auxiliary_loss(self.aux_net, outputs["interests"], e_b, e_neg, mask)

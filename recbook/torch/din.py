@@ -47,8 +47,12 @@ class BaseModel(CTRModel):
     # --- the shared Embedding&MLP skeleton -------------------------------------------------
     def embed(self, b):
         """v_A [B, d], e [B, T, d] (item ⊕ category, Sec. 4.2), mask [B, T], profile list."""
-        v_A = torch.cat([self.item_emb(b["target_item"]), self.cat_emb(b["target_cat"])], -1)
-        e = torch.cat([self.item_emb(b["hist_items"]), self.cat_emb(b["hist_cats"])], -1)
+        # one lookup per table for the ad and the behaviours: one embedding backward, not two
+        items = torch.cat([b["target_item"][:, None], b["hist_items"]], 1)
+        cats = torch.cat([b["target_cat"][:, None], b["hist_cats"]], 1)
+        x = torch.cat([self.item_emb(items), self.cat_emb(cats)], -1)  # [B, 1 + T, d]
+        v_A, e = x.split([1, x.shape[1] - 1], dim=1)
+        v_A = v_A.squeeze(1)
         mask = sequence_mask(b["hist_len"], e.shape[1])
         profile = [self.profile_emb[f](b[f]) for f in self.meta.profile]
         return v_A, e, mask, profile
