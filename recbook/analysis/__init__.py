@@ -1,0 +1,1 @@
+"""Chapter helpers: the plumbing that keeps each chapter's cells short (tested)."""
