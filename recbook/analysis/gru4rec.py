@@ -105,3 +105,22 @@ def purity_text(summary: measures.SeedSummary, what: str = "category") -> str:
     return (f"{summary.name} same-{what} share {summary.mean:.3f} ± {summary.std:.3f} "
             f"vs chance {summary.baseline_mean:.3f} (×{summary.ratio_mean:.1f}, {n} seed"
             f"{'s' if n != 1 else ''})")
+
+
+def twin_text(pt: SeedRuns, tf: SeedRuns, metrics=("recall@20", "mrr@20")) -> str:
+    """The twins compared: each TensorFlow run's mean against PyTorch's seed mean ± std, with
+    the distance in PyTorch seed standard deviations (within about 2: the same model)."""
+    lines = []
+    for m in metrics:
+        p, t = np.asarray(pt.metrics[m], dtype=np.float64), np.asarray(tf.metrics[m])
+        sd = p.std(ddof=1) if p.size > 1 else float("nan")
+        lines.append(f"{m}: TensorFlow {t.mean():.4f} ({t.size} run{'s' if t.size != 1 else ''})"
+                     f" vs PyTorch {p.mean():.4f} ± {sd:.4f} ({p.size} seeds): "
+                     f"{abs(t.mean() - p.mean()) / sd:.1f} PyTorch seed std apart")
+    return "\n".join(lines)
+
+
+def target_text(summary: measures.SeedSummary, times: float = 3.0) -> str:
+    """Whether every seed's purity reaches ``times`` × its chance baseline."""
+    ok = all(v >= times * b for v, b in zip(summary.values, summary.baselines))
+    return f"target {times:g}× chance: {'met' if ok else 'NOT met'} in every seed"

@@ -53,3 +53,17 @@ def test_mean_std_table_and_per_seed():
     assert g.per_seed(res)["b"] == {"recall@20": [0.5], "mrr@20": [0.1]}
     with pytest.raises(KeyError, match="ndcg"):
         g.mean_std_table(res, metrics=("ndcg@20",))
+
+
+def test_twin_text_and_target_text():
+    pt, tf = g.SeedRuns(), g.SeedRuns()
+    pt.metrics = {"recall@20": [0.10, 0.12, 0.14], "mrr@20": [0.01, 0.01, 0.01]}
+    tf.metrics = {"recall@20": [0.16], "mrr@20": [0.01]}
+    text = g.twin_text(pt, tf, ("recall@20",))
+    assert "TensorFlow 0.1600 (1 run) vs PyTorch 0.1200 ± 0.0200 (3 seeds)" in text
+    assert "2.0 PyTorch seed std apart" in text
+    from recbook.measures import SeedSummary
+    s = SeedSummary("p", "chance", 0.5, 0.0, 0.1, 0.0, 5.0, (0.5, 0.29), (0.1, 0.1))
+    assert g.target_text(s) == "target 3× chance: NOT met in every seed"
+    s = SeedSummary("p", "chance", 0.5, 0.0, 0.1, 0.0, 5.0, (0.5, 0.31), (0.1, 0.1))
+    assert g.target_text(s) == "target 3× chance: met in every seed"
