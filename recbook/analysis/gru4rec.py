@@ -108,15 +108,19 @@ def purity_text(summary: measures.SeedSummary, what: str = "category") -> str:
 
 
 def twin_text(pt: SeedRuns, tf: SeedRuns, metrics=("recall@20", "mrr@20")) -> str:
-    """The twins compared: each TensorFlow run's mean against PyTorch's seed mean ± std, with
-    the distance in PyTorch seed standard deviations (within about 2: the same model)."""
+    """The twins compared: TensorFlow's runs against PyTorch's seed mean ± std, the distance in
+    PyTorch seed standard deviations, and the book's rule (:func:`recbook.claims.effect`:
+    "tie / within noise" means the same model as far as the seeds can tell)."""
+    from .. import claims
+
     lines = []
     for m in metrics:
         p, t = np.asarray(pt.metrics[m], dtype=np.float64), np.asarray(tf.metrics[m])
         sd = p.std(ddof=1) if p.size > 1 else float("nan")
+        label = claims.effect(t, p, m, names=("TensorFlow", "PyTorch")).label
         lines.append(f"{m}: TensorFlow {t.mean():.4f} ({t.size} run{'s' if t.size != 1 else ''})"
                      f" vs PyTorch {p.mean():.4f} ± {sd:.4f} ({p.size} seeds): "
-                     f"{abs(t.mean() - p.mean()) / sd:.1f} PyTorch seed std apart")
+                     f"{abs(t.mean() - p.mean()) / sd:.1f} PyTorch seed std apart ({label})")
     return "\n".join(lines)
 
 

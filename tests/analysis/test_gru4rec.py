@@ -61,7 +61,9 @@ def test_twin_text_and_target_text():
     tf.metrics = {"recall@20": [0.16], "mrr@20": [0.01]}
     text = g.twin_text(pt, tf, ("recall@20",))
     assert "TensorFlow 0.1600 (1 run) vs PyTorch 0.1200 ± 0.0200 (3 seeds)" in text
-    assert "2.0 PyTorch seed std apart" in text
+    assert "2.0 PyTorch seed std apart (tie / within noise)" in text
+    tf.metrics = {"recall@20": [0.20], "mrr@20": [0.01]}
+    assert "(reproduced)" in g.twin_text(pt, tf, ("recall@20",))  # 4 sd: a real difference
     from recbook.measures import SeedSummary
     s = SeedSummary("p", "chance", 0.5, 0.0, 0.1, 0.0, 5.0, (0.5, 0.29), (0.1, 0.1))
     assert g.target_text(s) == "target 3× chance: NOT met in every seed"
