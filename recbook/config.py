@@ -68,7 +68,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "quick": dict(dataset="synthetic", loss="cross-entropy", layers=(64,),
                       constrained_embedding=True, embedding=0, dropout_p_embed=0.0,
                       dropout_p_hidden=0.0, n_sample=256, sample_alpha=0.75, logq=1.0,
-                      bpreg=1.0, elu_param=0.0, sample_store_size=500_000, batch_size=128,
+                      bpreg=1.0, elu_param=0.0, sample_store_size=500_000, batch_size=64,
                       lr=0.1, momentum=0.0, epochs=10, patience=0),
         # MovieLens-100K (one session per user): the quick model on each training user's last
         # `train_tail` ratings (the longest user has 737: the tail of the shrinking batch would
