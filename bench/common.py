@@ -475,6 +475,9 @@ BLOCKS = {  # RESULTS.md's blocks in order, and what to say when one was never m
              "without `--no-faiss`.",
     "peers": "Peer comparison: not measured on this machine; run `bash bench/run.sh` "
              "(or `--quick --peers`).",
+    # not run by run.sh (it needs a user's checkout of the official code): kept as written
+    "gru4rec_official": "GRU4Rec against the official PyTorch code: not measured on this "
+                        "machine; see bench/gru4rec_official/compare.py.",
 }
 
 

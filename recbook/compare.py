@@ -46,10 +46,13 @@ class Run:
     metrics: dict = field(default_factory=dict)
     train_seconds: float = 0.0
     n_params: int = 0
+    epochs: int = 0  # epochs trained (0 for the counted baselines)
+    best_epoch: int = 0  # the epoch whose weights were kept (early stopping), else the last
 
     def row(self) -> dict:
         return {"model": self.model, "seed": self.seed, **self.metrics,
-                "train s": self.train_seconds, "parameters": self.n_params}
+                "train s": self.train_seconds, "parameters": self.n_params,
+                "epochs": self.epochs, "best epoch": self.best_epoch}
 
 
 def family_of(model: str) -> str:
@@ -61,15 +64,37 @@ def family_of(model: str) -> str:
 
 
 def load(family: str, dataset: str = "synthetic", n_users: int | None = None, max_len: int = 20,
-         seed: int = 0):
-    """The one dataset and split of a family (``n_users`` only for the built-in data)."""
+         seed: int = 0, train_rows: int | None = None):
+    """The one dataset and split of a family (``n_users`` only for the built-in data).
+
+    ``train_rows``: keep a random subset of that many training rows (drawn with ``seed``), the
+    same for every model; validation and test stay whole. It keeps a real dataset inside the
+    chapter's CPU budget without changing the test users or the evaluation."""
     from recbook.data import load_ctr, load_next_item
+    from recbook.data.batches import subsample
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
     size = {"n_users": n_users} if dataset == "synthetic" and n_users else {}
     loader = load_ctr if family == "ranking" else load_next_item
-    return loader(dataset, max_len=max_len, seed=seed, **size)
+    data = loader(dataset, max_len=max_len, seed=seed, **size)
+    if train_rows is not None:
+        if train_rows < 1:
+            raise ValueError(f"train_rows must be >= 1, got {train_rows}")
+        data.train = subsample(data.train, n=train_rows, seed=seed)
+    return data
+
+
+def _numpy(x) -> np.ndarray:
+    """A tensor (on any device) or array as numpy: a model trained on a GPU stays there."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _epochs(history) -> tuple[int, int]:
+    """(epochs trained, the epoch whose weights were kept) from a fit History."""
+    trained = len(history.rows)
+    best = history.best["epoch"] if history.best else trained
+    return trained, int(best)
 
 
 def n_params(model) -> int:
@@ -96,27 +121,40 @@ def _ranking_model(name: str, meta):
         return DIEN.from_preset(meta, cfg), {k: cfg[k] for k in ("batch_size", "lr", "lr_decay")}
     cfg = preset("bst", "quick")
     keys = ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
-            "dropout", "mlp", "position", "n_buckets")
+            "dropout", "mlp", "position", "n_buckets", "pooling")
     return BST(meta, **{k: cfg[k] for k in keys}), {k: cfg[k] for k in
                                                    ("batch_size", "optimizer", "lr")}
 
 
-def _run_ranking(name: str, data, epochs: int, seed: int) -> Run:
-    from recbook.torch.train import fit, predict, seed_everything
+def _ranking_quality(model, split) -> dict:
+    from recbook.torch.train import predict
+
+    s = predict(model, split)
+    return {"auc": metrics.auc(split["label"], s),
+            "gauc": metrics.gauc(split["user"], split["label"], s)}
+
+
+def _stopping(patience, evaluate, family: str) -> dict:
+    """fit's arguments: early stopping on the validation primary metric when ``patience``."""
+    if patience is None:
+        return {"evaluate": None}
+    return {"evaluate": evaluate, "monitor": PRIMARY[family], "patience": patience}
+
+
+def _run_ranking(name: str, data, epochs: int, seed: int, patience=None) -> Run:
+    from recbook.torch.train import fit, seed_everything
 
     seed_everything(seed)  # the initial weights depend on the seed, as the batch order does
     model, train_args = _ranking_model(name, data.meta)
     if hasattr(model, "set_id_counts"):  # DIN/Base: n_j of the mini-batch aware regulariser
         model.set_id_counts(data.train)
     start = time.perf_counter()
-    fit(model, data.train, None, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
-        **train_args)
+    history = fit(model, data.train, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
+                  **_stopping(patience, lambda m: _ranking_quality(m, data.valid), "ranking"),
+                  **train_args)
     seconds = time.perf_counter() - start
-    s = predict(model, data.test)
-    test = data.test
-    quality = {"auc": metrics.auc(test["label"], s),
-               "gauc": metrics.gauc(test["user"], test["label"], s)}
-    return Run(name, seed, quality, seconds, n_params(model))
+    return Run(name, seed, _ranking_quality(model, data.test), seconds, n_params(model),
+               *_epochs(history))
 
 
 # ---------------------------------------------------------------------------------- retrieval
@@ -167,14 +205,21 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
             V = np.zeros((len(L), 1, model.layers[-1] + 1), dtype=np.float32)
             V[:, :, -1] = 1.0
             for t in range(int(L.max())):
-                v = model.user_interests({"input_item": steps[:, t],
-                                          "reset": np.full(len(L), t == 0)}).numpy()
+                v = _numpy(model.user_interests({"input_item": steps[:, t],
+                                                 "reset": np.full(len(L), t == 0)}))
                 V = np.where((t < L)[:, None, None], v, V)
             out.append(V)
     return np.concatenate(out)
 
 
-def _run_retrieval(name: str, data, epochs: int, seed: int) -> Run:
+def _gru4rec_quality(model, split, n: int) -> dict:
+    model.eval()
+    index = retrieval.ItemIndex(_numpy(model.item_embeddings()))
+    ids = retrieval.topk_multi_interest(index, _gru4rec_interests(model, split), n)[1]
+    return metrics.ranking_metrics(ids, split["truth_items"], KS)
+
+
+def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Run:
     import torch
     from recbook.torch.train import fit, seed_everything
     from recbook.torch.youtube_dnn import evaluate_retrieval
@@ -203,15 +248,14 @@ def _run_retrieval(name: str, data, epochs: int, seed: int) -> Run:
         model = GRU4Rec(meta, **{k: P[k] for k in keys},
                         item_support=item_support(seqs.item, meta.n_items), seed=seed)
         start = time.perf_counter()
-        fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]), None,
-            epochs=epochs, optimizer=adagrad_m(P["lr"], P["momentum"]), seed=seed,
-            desc=f"{name} seed {seed}")
+        history = fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
+                      epochs=epochs, optimizer=adagrad_m(P["lr"], P["momentum"]), seed=seed,
+                      desc=f"{name} seed {seed}",
+                      **_stopping(patience, lambda m: _gru4rec_quality(m, data.valid, n),
+                                  "retrieval"))
         seconds = time.perf_counter() - start
-        model.eval()
-        index = retrieval.ItemIndex(model.item_embeddings().numpy())
-        ids = retrieval.topk_multi_interest(index, _gru4rec_interests(model, test), n)[1]
-        return Run(name, seed, metrics.ranking_metrics(ids, truth, KS), seconds,
-                   n_params(model))
+        return Run(name, seed, _gru4rec_quality(model, test, n), seconds, n_params(model),
+                   *_epochs(history))
     from recbook.torch.comirec import ComiRecDR, ComiRecSA
     from recbook.torch.mind import MIND
     from recbook.torch.youtube_dnn import YouTubeDNN
@@ -226,29 +270,40 @@ def _run_retrieval(name: str, data, epochs: int, seed: int) -> Run:
     model = build()
     lr = cfg["lr_dr"] if name == "ComiRec-DR" else cfg["lr"]
     start = time.perf_counter()
-    fit(model, data.train, None, epochs=epochs, batch_size=cfg["batch_size"], lr=lr, seed=seed,
-        desc=f"{name} seed {seed}")
+    valid = lambda m: evaluate_retrieval(m, data.valid, ks=KS, seed=seed)  # noqa: E731
+    history = fit(model, data.train, epochs=epochs, batch_size=cfg["batch_size"], lr=lr,
+                  seed=seed, desc=f"{name} seed {seed}",
+                  **_stopping(patience, valid, "retrieval"))
     seconds = time.perf_counter() - start
     quality = evaluate_retrieval(model, test, ks=KS, seed=seed)
-    return Run(name, seed, quality, seconds, n_params(model))
+    return Run(name, seed, quality, seconds, n_params(model), *_epochs(history))
 
 
 # ----------------------------------------------------------------------------------- runners
 
-def run(model: str, data, epochs: int = 1, seed: int = 0) -> Run:
+def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None = None) -> Run:
     """Train ``model`` (a name of RANKING or RETRIEVAL) on ``data`` (from ``load`` of its family)
-    for ``epochs`` with ``seed``; return its test quality, training seconds and parameters."""
+    for ``epochs`` with ``seed``; return its test quality, training seconds and parameters.
+
+    ``patience``: train to convergence instead of a fixed budget: after each epoch the family's
+    primary metric (``PRIMARY``) is measured on ``data.valid``; training stops after
+    ``patience`` epochs without a new best (``epochs`` is then the cap) and the best epoch's
+    weights are restored before the test."""
     family = family_of(model)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 (or None: a fixed budget), got {patience}")
     wanted = "label" if family == "ranking" else "truth_items"
     if wanted not in data.test:
         raise ValueError(f"{model} is a {family} model: its data needs test[{wanted!r}] "
                          f"(load it with recbook.compare.load({family!r}, ...))")
-    return (_run_ranking if family == "ranking" else _run_retrieval)(model, data, epochs, seed)
+    return (_run_ranking if family == "ranking" else _run_retrieval)(model, data, epochs, seed,
+                                                                      patience)
 
 
-def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1) -> pd.DataFrame:
+def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1,
+            patience: int | None = None) -> pd.DataFrame:
     """One row per (model, seed): metrics, ``train s``, ``parameters``. The counted baselines
     are deterministic and run once (their row is repeated for every seed)."""
     rows = []
@@ -257,7 +312,7 @@ def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1) -> pd.DataFrame:
             if model in COUNTED and k > 0:
                 rows.append({**rows[-1], "seed": seed})
                 continue
-            rows.append(run(model, data, epochs, seed).row())
+            rows.append(run(model, data, epochs, seed, patience).row())
     return pd.DataFrame(rows)
 
 
@@ -265,7 +320,8 @@ def summarise(runs: pd.DataFrame, metrics_=None) -> pd.DataFrame:
     """Mean ± std over seeds per model (population std, as the chapters print), mean seconds
     and the parameter count; models keep their order of appearance."""
     metrics_ = list(metrics_ or [c for c in runs.columns
-                                 if c not in ("model", "seed", "train s", "parameters")])
+                                 if c not in ("model", "seed", "train s", "parameters", "epochs",
+                                              "best epoch")])
     order = list(dict.fromkeys(runs["model"]))
     g = runs.groupby("model", sort=False)
     out = pd.DataFrame(index=order)
@@ -274,8 +330,20 @@ def summarise(runs: pd.DataFrame, metrics_=None) -> pd.DataFrame:
         out[m] = [f"{mean[k]:.4f} ± {std[k]:.4f}" for k in order]
     out["train s"] = g["train s"].mean().reindex(order).round(2)
     out["parameters"] = g["parameters"].first().reindex(order).astype(int)
+    if "epochs" in runs:  # older run tables have no epoch counts
+        out["epochs"] = g["epochs"].mean().reindex(order).round(1)
     out["seeds"] = g["seed"].nunique().reindex(order)
     return out
+
+
+def ranks(runs_by_dataset: dict, metric: str) -> pd.DataFrame:
+    """Each model's rank (1 = best mean ``metric``) on each dataset, side by side:
+    ``{dataset name: run_all table}`` -> DataFrame [model x dataset] of ranks."""
+    out = {}
+    for name, runs in runs_by_dataset.items():
+        mean = runs.groupby("model", sort=False)[metric].mean()
+        out[name] = mean.rank(ascending=False, method="min").astype(int)
+    return pd.DataFrame(out)
 
 
 def per_model(runs: pd.DataFrame, metric: str) -> dict[str, list[float]]:

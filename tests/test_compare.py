@@ -74,3 +74,37 @@ def test_bad_input_is_refused(ranking):
         compare.run("DIN", ranking, epochs=0)
     with pytest.raises(ValueError, match="family must be one of"):
         compare.load("ctr")
+
+
+@pytest.mark.parametrize("model", ["DIN", "GRU4Rec", "YouTube DNN"])
+def test_early_stopping_keeps_the_best_validation_epoch(model, ranking, retrieval):
+    """With ``patience`` a run trains until the validation metric stops improving (``epochs`` is
+    the cap) and tests the best epoch's weights; the epoch counts are in the run's row."""
+    data = ranking if compare.family_of(model) == "ranking" else retrieval
+    run = compare.run(model, data, epochs=4, seed=0, patience=1)
+    _finite(run)
+    assert 1 <= run.best_epoch <= run.epochs <= 4
+    assert run.epochs == 4 or run.epochs == run.best_epoch + 1  # stopped one epoch after the best
+    fixed = compare.run(model, data, epochs=2, seed=0)
+    assert (fixed.epochs, fixed.best_epoch) == (2, 2)
+    with pytest.raises(ValueError, match="patience"):
+        compare.run(model, data, epochs=2, patience=0)
+
+
+def test_train_rows_subsamples_training_only():
+    full = compare.load("ranking", n_users=60, max_len=8)
+    part = compare.load("ranking", n_users=60, max_len=8, train_rows=50)
+    assert {len(v) for v in part.train.values()} == {50}
+    assert len(part.test["label"]) == len(full.test["label"])
+    again = compare.load("ranking", n_users=60, max_len=8, train_rows=50)
+    assert (again.train["user"] == part.train["user"]).all()  # the draw repeats for a seed
+    with pytest.raises(ValueError, match="train_rows"):
+        compare.load("ranking", n_users=60, max_len=8, train_rows=0)
+
+
+def test_ranks_side_by_side():
+    import pandas as pd
+    a = pd.DataFrame({"model": ["x", "x", "y", "y"], "auc": [0.6, 0.62, 0.7, 0.71]})
+    b = pd.DataFrame({"model": ["x", "y"], "auc": [0.8, 0.7]})
+    r = compare.ranks({"built-in": a, "real": b}, "auc")
+    assert r.loc["x"].tolist() == [2, 1] and r.loc["y"].tolist() == [1, 2]

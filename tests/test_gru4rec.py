@@ -165,7 +165,7 @@ def test_loss_is_the_sum_over_rows_divided_by_the_full_batch_size(loss):
     shrunk = 0
     for b in SessionParallelBatches(epoch_sessions(), 3):
         got, _ = m.loss(b)
-        t = ref.prepare(b)
+        t = ref.prepare(b, ("target_item",))
         h = ref.step(t)
         R = ref.score_matrix(h, t["target_item"], torch.as_tensor(ref.store.get()))
         if loss == "cross-entropy":  # − Σ_s log softmax(R)_ss, written out
@@ -199,3 +199,21 @@ def test_state_index_errors_are_named():
     with pytest.raises(ValueError, match="min_rows=2"):
         m.loss({"input_item": np.array([1]), "target_item": np.array([2]),
                 "reset": np.array([False]), "state_index": np.array([0])})
+
+
+def test_padding_row_stays_zero_and_a_padding_input_is_refused():
+    """The item tables have no padding mask in the backward pass (it copied the whole sparse
+    gradient every step): row 0 stays zero because no training step reads it."""
+    from recbook.data.samples import SessionParallelBatches
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=4, item_support=SUPP, sample_store_size=40)
+    opt = pt.IndexedAdagradM(m.parameters(), lr=0.1, momentum=0.2)
+    for b in SessionParallelBatches(epoch_sessions(), 3):
+        opt.zero_grad()
+        m.loss(b)[0].backward()
+        opt.step()
+    assert (m.W_y.table.weight[0] == 0).all() and (m.b_y.table.weight[0] == 0).all()
+    assert (m.W_y.table.weight[1:] != 0).any()
+    with pytest.raises(ValueError, match="padding id 0"):
+        m.loss({"input_item": np.array([0, 2]), "target_item": np.array([2, 3]),
+                "reset": np.array([True, True])})

@@ -1,1 +1,1 @@
-"""Chapter helpers: the plumbing that keeps each chapter's cells short (tested)."""
+"""Chapter helpers: the plumbing behind a chapter's cells (one tested module per chapter)."""

@@ -171,6 +171,35 @@ def iterate(arrays: dict, batch_size: int, shuffle: bool = False, seed=None,
         yield {k: v[rows] for k, v in arrays.items()}
 
 
+def subsample(split: dict, n: int | None = None, frac: float | None = None, seed: int = 0) -> dict:
+    """A fixed random part of a split's rows (every array of the dict alike), order kept.
+
+    ``n``: exactly that many rows, drawn without replacement (the whole split when it has at
+    most ``n``); ``frac``: each row kept with that probability (None or 1: all rows). Give one of
+    the two. The draw depends on ``seed`` only, so every model and seed of a comparison trains
+    on the same rows; chapters use it to keep a real dataset inside their CPU budget."""
+    if (n is None) == (frac is None):
+        raise ValueError("give exactly one of n (a row count) and frac (a fraction)")
+    sizes = {k: len(v) for k, v in split.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"the split's arrays differ in length: {sizes}")
+    total = next(iter(sizes.values()))
+    rng = np.random.default_rng(seed)
+    if frac is not None:
+        if frac == 1:
+            return split
+        if not 0 < frac < 1:
+            raise ValueError(f"frac must be in (0, 1], got {frac}")
+        keep = rng.random(total) < frac
+    else:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if n >= total:
+            return dict(split)
+        keep = np.sort(rng.choice(total, n, replace=False))
+    return {k: v[keep] for k, v in split.items()}
+
+
 def _id_range(key: str, meta: Meta) -> int | None:
     if key == "user":
         return meta.n_users

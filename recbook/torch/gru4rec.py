@@ -73,14 +73,16 @@ class GRUCell(nn.Module):
 
     def forward(self, x, h, return_gates: bool = False):
         d = self.d
-        wx = (self.W_table(x) if self.onehot else x @ self.W) + self.b
-        rz = torch.sigmoid(wx[:, d:] + h @ self.U_rz)
-        r, z = rz[:, :d], rz[:, d:]
+        # fused a + x W (addmm, addcmul): fewer kernels and temporaries on the hot path
+        # and split (not slices: a slice's backward fills a zero gradient of the whole tensor)
+        wx = self.W_table(x) + self.b if self.onehot else torch.addmm(self.b, x, self.W)
+        wx_h, wx_rz = wx.split([d, 2 * d], 1)
+        r, z = torch.sigmoid(torch.addmm(wx_rz, h, self.U_rz)).split(d, 1)
         if self.reset_after:
-            h_cand = torch.tanh(wx[:, :d] + r * (h @ self.U_h))
+            h_cand = torch.tanh(torch.addcmul(wx_h, r, h @ self.U_h))
         else:
-            h_cand = torch.tanh(wx[:, :d] + (r * h) @ self.U_h)
-        h_new = (1 - z) * h + z * h_cand
+            h_cand = torch.tanh(torch.addmm(wx_h, r * h, self.U_h))
+        h_new = h + z * (h_cand - h)  # = (1 − z) h + z ĥ (G4)
         return (h_new, z) if return_gates else h_new
 
 
@@ -143,6 +145,10 @@ class GRU4Rec(RecModel):
     def _table(n, d, generator, zero=False):
         emb = Embedding(n, d)  # n + 1 rows, row 0 padding
         emb.table.sparse = True
+        # row 0 stays zero because no training step reads it (``loss`` refuses input id 0;
+        # targets and samples are never 0), so the backward pass needs no padding mask,
+        # which would copy the whole sparse gradient at every step
+        emb.table.padding_idx = None
         with torch.no_grad():
             if zero:
                 emb.table.weight.zero_()
@@ -153,8 +159,20 @@ class GRU4Rec(RecModel):
 
     # --- state -------------------------------------------------------------------------
     def prepare(self, batch, extra_keys=()):
+        """``RecModel.prepare`` of the keys the model reads (the iterator's ``session`` and
+        ``full_size`` stay numpy); a ``state_index`` that keeps every row in place is dropped
+        (nothing to narrow: no gather)."""
         self._check_state_index(batch)
-        return super().prepare(batch, extra_keys)
+        idx = batch.get("state_index")
+        if (idx is not None and not isinstance(idx, torch.Tensor) and self.H is not None
+                and len(idx) == self.H[0].shape[0] and (np.diff(idx) == 1).all()
+                and (len(idx) == 0 or idx[0] == 0)):
+            idx = None
+        keys = (*self.keys, *extra_keys)
+        b = {k: batch[k] for k in keys if k in batch}
+        if idx is not None:
+            b["state_index"] = idx
+        return super().prepare(b, extra_keys)
 
     def reset_state(self):
         """Forget every row's hidden state (the next batch must reset all its rows)."""
@@ -179,8 +197,8 @@ class GRU4Rec(RecModel):
                 H = None
         if H is None:
             return [torch.zeros(B, d, device=reset.device) for d in self.layers]
-        keep = (~reset).float()[:, None]  # a finished session's state never reaches the next
-        return [h * keep for h in H]  # self.H is stored detached
+        # a finished session's state never reaches the next (self.H is stored detached)
+        return [h.masked_fill(reset[:, None], 0.0) for h in H]
 
     def _check_state_index(self, batch):
         """A numpy ``state_index`` must pick existing rows of the state (a clear error)."""
@@ -196,11 +214,14 @@ class GRU4Rec(RecModel):
             raise ValueError(f"batch['state_index'] must pick rows 0..{rows - 1} of the hidden "
                              f"state, got {idx.min()}..{idx.max()}")
 
-    def step(self, b: dict, return_gates: bool = False):
-        """One GRU step for every row: input item -> final hidden state h [B, d]."""
+    def step(self, b: dict, return_gates: bool = False, x_emb=None):
+        """One GRU step for every row: input item -> final hidden state h [B, d].
+        ``x_emb``: the input vectors when the caller has looked them up already."""
         x = b["input_item"]
         H = self._state(b)
-        if self.constrained_embedding:
+        if x_emb is not None:
+            inp = x_emb
+        elif self.constrained_embedding:
             inp = self.W_y(x)
         elif self.E is not None:
             inp = self.E(x)
@@ -229,12 +250,14 @@ class GRU4Rec(RecModel):
             return scores, {"update_gate": gates[-1]}
         return scores
 
-    def score_matrix(self, h, target, sample=None):
-        """R [B, B + S]: h against the mini-batch's targets then the extra samples."""
+    def score_matrix(self, h, target, sample=None, W_Y=None):
+        """R [B, B + S]: h against the mini-batch's targets then the extra samples.
+        ``W_Y``: their rows of W_y when the caller has looked them up already."""
         Y = target if sample is None else torch.cat([target, sample])
+        W_Y = self.W_y(Y) if W_Y is None else W_Y
         # float32 scores (a no-op without autocast): the logQ correction and the losses'
         # softmax over B + S columns lose their small differences in float16
-        R = full_precision(h @ self.W_y(Y).T + self.b_y(Y).T)
+        R = full_precision(torch.addmm(self.b_y(Y).T, h, W_Y.T))
         if self.logq > 0 and self.loss_name == "cross-entropy":
             # logQ correction (official code): a target column was sampled ∝ supp (it is some
             # row's target), an extra sample ∝ supp^α; subtract logq · log q of each column
@@ -248,16 +271,26 @@ class GRU4Rec(RecModel):
         """(L, logs): the loss summed over the rows and divided by ``batch["full_size"]`` (the
         iterator's batch size B; the number of rows when absent), as the official code does:
         a step at the end of an epoch with b < B rows weighs b / B of a full one."""
+        if isinstance(batch["input_item"], np.ndarray) and not batch["input_item"].all():
+            raise ValueError("batch['input_item'] holds padding id 0: GRU4Rec trains on real "
+                             "events only")
         b = self.prepare(batch, ("target_item",))
-        h = self.step(b)
-        rows = h.shape[0]
+        x, target = b["input_item"], b["target_item"]
+        rows = x.shape[0]
         sample = None
         if self.store is not None:
-            sample = torch.as_tensor(self.store.get(), device=h.device)
+            sample = torch.as_tensor(self.store.get(), device=x.device)
         elif rows < 2:
             raise ValueError("a step of 1 row without extra samples (n_sample=0) has no "
                              "negative; iterate with SessionParallelBatches(..., min_rows=2)")
-        R = self.score_matrix(h, b["target_item"], sample)
+        x_emb = W_Y = None
+        if self.constrained_embedding:  # one lookup of W_y for the inputs and the outputs:
+            # one sparse gradient instead of two to add up (as the official code)
+            Y = target if sample is None else torch.cat([target, sample])
+            # split, not two slices: a slice's backward fills a full-size zero gradient
+            x_emb, W_Y = self.W_y(torch.cat([x, Y])).split([rows, len(Y)])
+        h = self.step(b, x_emb=x_emb)
+        R = self.score_matrix(h, target, sample, W_Y)
         L = gru4rec_loss(self.loss_name, R, self.bpreg, self.elu_param)
         full = batch.get("full_size")
         if full is not None:
@@ -306,29 +339,33 @@ class IndexedAdagradM(torch.optim.Optimizer):
                 if not state:
                     state["acc"] = torch.zeros_like(p)
                     state["mom"] = torch.zeros_like(p)
-                g = p.grad
+                g, nesterov = p.grad, group["nesterov"]
+                acc, mom = state["acc"], state["mom"]
+                # in place where the state allows it: the dense weights (U, W) are large
                 if g.is_sparse:
                     g = g.coalesce()  # repeated ids: sum their gradients first
                     idx, val = g.indices()[0], g.values()
-                else:
-                    idx, val = None, g
-                acc = (state["acc"][idx] if idx is not None else state["acc"]) + val ** 2
-                upd = val / torch.sqrt(acc + eps)
-                if mu > 0:
-                    v = (state["mom"][idx] if idx is not None else state["mom"]) * mu - lr * upd
-                    delta = mu * v - lr * upd if group["nesterov"] else v
-                else:
-                    v, delta = None, -lr * upd
-                if idx is None:
-                    state["acc"].copy_(acc)
-                    if v is not None:
-                        state["mom"].copy_(v)
-                    p.add_(delta)
-                else:
-                    state["acc"].index_copy_(0, idx, acc)
-                    if v is not None:
-                        state["mom"].index_copy_(0, idx, v)
+                    a = acc[idx].addcmul_(val, val)  # acc + g²
+                    acc.index_copy_(0, idx, a)
+                    denom = a.add_(eps).sqrt_()
+                    if mu > 0:
+                        v = mom[idx].mul_(mu).addcdiv_(val, denom, value=-lr)
+                        mom.index_copy_(0, idx, v)
+                        delta = v.mul(mu).addcdiv_(val, denom, value=-lr) if nesterov else v
+                    else:
+                        delta = val.div(denom).mul_(-lr)
                     p.index_add_(0, idx, delta)
+                else:
+                    acc.addcmul_(g, g)
+                    denom = acc.add(eps).sqrt_()
+                    if mu > 0:
+                        mom.mul_(mu).addcdiv_(g, denom, value=-lr)
+                        if nesterov:
+                            p.add_(mom, alpha=mu)
+                        else:
+                            p.add_(mom)
+                            continue
+                    p.addcdiv_(g, denom, value=-lr)
 
 
 def adagrad_m(lr: float, momentum: float = 0.0, nesterov: bool = False):

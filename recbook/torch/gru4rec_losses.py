@@ -20,10 +20,9 @@ EPS = 1e-24  # the official code's guard inside log
 
 def _split(R: torch.Tensor):
     """r_i [B, 1] (the diagonal) and a mask [B, B+S] that is True at the negatives j != i."""
-    B = R.shape[0]
-    r_i = torch.diagonal(R[:, :B])[:, None]
+    r_i = torch.diagonal(R)[:, None]  # R[s, s] for s < B (R is [B, B + S])
     neg = torch.ones_like(R, dtype=torch.bool)
-    neg[:, :B].fill_diagonal_(False)
+    neg.fill_diagonal_(False)
     return r_i, neg
 
 

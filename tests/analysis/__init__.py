@@ -1,0 +1,1 @@
+"""Tests of recbook.analysis (one module per chapter)."""

@@ -105,3 +105,21 @@ def test_validate_missing_key():
     del b["hist_len"]
     with pytest.raises(KeyError, match="hist_len"):
         validate(b, meta(), keys=["hist_items", "hist_len"])
+
+
+def test_subsample_by_count_or_fraction():
+    from recbook.data.batches import subsample
+    split = {"a": np.arange(100), "b": np.arange(100) * 2}
+    part = subsample(split, n=10, seed=1)
+    assert len(part["a"]) == 10 and (np.diff(part["a"]) > 0).all()  # order kept
+    assert (part["b"] == part["a"] * 2).all()  # every array alike
+    assert (subsample(split, n=10, seed=1)["a"] == part["a"]).all()  # the draw repeats
+    assert subsample(split, n=500)["a"] is split["a"]
+    half = subsample(split, frac=0.5, seed=0)
+    assert 30 < len(half["a"]) < 70 and subsample(split, frac=1) is split
+    for kwargs, words in (({}, "exactly one"), ({"n": 3, "frac": 0.5}, "exactly one"),
+                          ({"n": 0}, "n must be"), ({"frac": 1.5}, "frac must be")):
+        with pytest.raises(ValueError, match=words):
+            subsample(split, **kwargs)
+    with pytest.raises(ValueError, match="differ in length"):
+        subsample({"a": np.arange(3), "b": np.arange(4)}, n=2)
