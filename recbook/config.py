@@ -113,12 +113,21 @@ PRESETS: dict[str, dict[str, dict]] = {
                       constrained_embedding=True, embedding=0, dropout_p_embed=0.0,
                       dropout_p_hidden=0.0, n_sample=256, sample_alpha=0.75, logq=1.0,
                       bpreg=1.0, elu_param=0.0, sample_store_size=500_000, batch_size=64,
-                      lr=0.1, momentum=0.0, epochs=2),
+                      lr=0.1, momentum=0.0, epochs=10, patience=0),
+        # MovieLens-100K (one session per user): the quick model on each training user's last
+        # `train_tail` ratings (the longest user has 737: the tail of the shrinking batch would
+        # run that many steps an epoch); early stopping on the validation Recall@20.
+        "movielens-100k": dict(dataset="movielens-100k", loss="cross-entropy", layers=(64,),
+                               constrained_embedding=True, embedding=0, dropout_p_embed=0.0,
+                               dropout_p_hidden=0.0, n_sample=256, sample_alpha=0.75,
+                               logq=1.0, bpreg=1.0, elu_param=0.0,
+                               sample_store_size=500_000, batch_size=128, lr=0.1,
+                               momentum=0.0, epochs=10, patience=0, train_tail=100),
         "full": dict(dataset="yoochoose", loss="cross-entropy", layers=(100,),
                      constrained_embedding=True, embedding=0, dropout_p_embed=0.1,
                      dropout_p_hidden=0.0, n_sample=2048, sample_alpha=0.75, logq=1.0,
                      bpreg=0.0, elu_param=0.0, sample_store_size=10_000_000, batch_size=32,
-                     lr=0.1, momentum=0.0, epochs=10),
+                     lr=0.1, momentum=0.0, epochs=10, patience=2),
     },
     # MIND: Li et al. 2019: K interests, 3 routing iterations, label-aware attention power p,
     # b_ij ~ N(0, σ²). The paper does not publish every setting: "full" takes ComiRec's official
