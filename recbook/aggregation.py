@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from recbook.arrays import to_numpy
+
 from recbook.retrieval import ItemIndex
 
 
@@ -104,8 +106,7 @@ def candidates(index: ItemIndex, interests, n: int, mask=None, exclude=None):
     f(u, i) = max_k e_iᵀ v_u^(k) over the existing interests (eq. 11); the tail of a row with
     repeated items holds id 0 and score -inf. Needs an inner-product index (``metric="ip"``).
     """
-    u = np.asarray(interests.detach().cpu().numpy() if hasattr(interests, "detach")
-                   else interests, dtype=np.float32)
+    u = to_numpy(interests, np.float32)
     if u.ndim == 2:
         u = u[:, None, :]
     if u.ndim != 3:

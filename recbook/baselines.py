@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from recbook.arrays import to_numpy
+
 from recbook.metrics import rank_metrics, rank_of_target, sampled_rank
 
 
@@ -172,9 +174,7 @@ def evaluate_next_item(recommender, batches, k=20, ties: str = "conservative",
     all_ranks = []
     for step, batch in enumerate(batches):
         scores = recommender(batch)
-        if hasattr(scores, "detach"):
-            scores = scores.detach().cpu().numpy()
-        scores = np.array(scores, dtype=np.float64)
+        scores = to_numpy(scores, np.float64).copy()
         scores[:, 0] = 0.0  # padding (−inf in the models) never competes anyway
         target = np.asarray(batch["target_item"], dtype=np.int64)
         if "valid" in batch:  # idle rows of eval_batches

@@ -5,6 +5,11 @@ A framework cell runs its body in the user namespace (so its variables persist, 
 cell); when that framework is turned off (`use("pytorch")` or the environment variable
 `RECBOOK_FRAMEWORKS=pytorch`) the cell prints one line saying it was skipped and how to turn it on.
 
+`to_numpy(x)` turns a tensor of either framework, on any device, into a numpy array (a model
+trained on a GPU is inspected without moving it). Importing this module also prepares the kernel
+for both frameworks (recbook/frameworks.py): torch._dynamo before TensorFlow where triton is
+installed, and TensorFlow's GPU memory growth.
+
 `show_source(obj)` renders the source of a recbook function, class or method straight from the
 installed package, so the book never keeps a second copy of tested code.
 """
@@ -16,6 +21,14 @@ import inspect
 import os
 import sys
 from pathlib import Path
+
+from recbook import frameworks
+from recbook.arrays import to_numpy  # noqa: F401  (the chapters' one way from a tensor to numpy)
+
+# Before a chapter's first TensorFlow cell: TF's GPU memory grows on demand (TensorFlow reads this
+# when it initialises a GPU), and torch._dynamo comes before TensorFlow where triton is installed.
+os.environ.setdefault(frameworks.GROWTH_ENV, "true")
+frameworks.torch_first()
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 _LABELS = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
@@ -87,6 +100,8 @@ def run_framework_cell(framework: str, cell: str, shell=None):
     if framework not in enabled():
         print(skip_message(framework))
         return None
+    if framework == "tensorflow":
+        frameworks.prepare_tensorflow()  # import order and GPU memory growth, before the cell's first op
     if shell is None:
         from IPython import get_ipython
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from recbook import metrics, retrieval
+from recbook.arrays import to_numpy
 from recbook.baselines import ItemKNN, MostPopular, item_support
 from recbook.config import preset
 
@@ -83,11 +84,6 @@ def load(family: str, dataset: str = "synthetic", n_users: int | None = None, ma
             raise ValueError(f"train_rows must be >= 1, got {train_rows}")
         data.train = subsample(data.train, n=train_rows, seed=seed)
     return data
-
-
-def _numpy(x) -> np.ndarray:
-    """A tensor (on any device) or array as numpy: a model trained on a GPU stays there."""
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def _epochs(history) -> tuple[int, int]:
@@ -205,7 +201,7 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
             V = np.zeros((len(L), 1, model.layers[-1] + 1), dtype=np.float32)
             V[:, :, -1] = 1.0
             for t in range(int(L.max())):
-                v = _numpy(model.user_interests({"input_item": steps[:, t],
+                v = to_numpy(model.user_interests({"input_item": steps[:, t],
                                                  "reset": np.full(len(L), t == 0)}))
                 V = np.where((t < L)[:, None, None], v, V)
             out.append(V)
@@ -214,7 +210,7 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
 
 def _gru4rec_quality(model, split, n: int) -> dict:
     model.eval()
-    index = retrieval.ItemIndex(_numpy(model.item_embeddings()))
+    index = retrieval.ItemIndex(to_numpy(model.item_embeddings()))
     ids = retrieval.topk_multi_interest(index, _gru4rec_interests(model, split), n)[1]
     return metrics.ranking_metrics(ids, split["truth_items"], KS)
 

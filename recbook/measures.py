@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recbook.arrays import to_numpy
+
 
 @dataclass(frozen=True)
 class Score:
@@ -71,11 +73,7 @@ def _score(name, baseline_name, per_row, per_base, excluded) -> Score:
 # ------------------------------------------------------------------------------ shapes
 
 def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # an eager TF tensor
-        x = x.numpy()
-    a = np.asarray(x)
+    a = to_numpy(x)
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
     return a

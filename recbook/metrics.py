@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from recbook.arrays import to_numpy
+
 TIES = ("conservative", "standard", "median")
 
 
@@ -341,8 +343,7 @@ def evaluate_full_ranking(score_fn, batches: Iterable[Mapping], ks=(20, 50),
         if exclude_history and history_key not in batch:
             raise KeyError(f"exclude_history=True needs {history_key!r} in the batch")
         scores = score_fn(batch)
-        if hasattr(scores, "detach"):  # a torch tensor, without importing torch
-            scores = scores.detach().cpu().numpy()
+        scores = to_numpy(scores)
         exclude = batch[history_key] if exclude_history else None
         ranks.append(rank_of_target(scores, batch[target_key], exclude=exclude, ties=ties))
     if not ranks:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from recbook import metrics
+from recbook.arrays import to_numpy
 
 
 def _float32(x, name: str, ndim: int | None) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    a = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    a = np.ascontiguousarray(to_numpy(x, np.float32))
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
     if not np.isfinite(a).all():

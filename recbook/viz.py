@@ -20,14 +20,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from recbook import measures
-
-
-def _numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch, without importing it
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # eager TF tensor
-        x = x.numpy()
-    return np.asarray(x)
+from recbook.arrays import to_numpy as _numpy  # any tensor, any device
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 
 from recbook import measures
 from recbook.data import batches
-from recbook.viz import _numpy
+from recbook.arrays import to_numpy
 
 
 def subsample(split: dict, n: int, seed: int = 0) -> dict:
@@ -34,7 +34,7 @@ def self_attention(model, split: dict, batch_size: int = 1024) -> np.ndarray:
                 att = model(part, return_attention=True)[1]
         else:
             att = model(part, training=False, return_attention=True)[1]
-        out.append(_numpy(att["self_attention"]).astype(np.float64))
+        out.append(to_numpy(att["self_attention"]).astype(np.float64))
     return np.concatenate(out)
 
 

@@ -4,7 +4,7 @@ interests against genres.
 
 Framework-agnostic: a model is a recbook PyTorch or TensorFlow retrieval model (``model(batch,
 return_attention=True)``, ``user_interests``, ``item_embeddings``); every tensor is moved to
-numpy with ``recbook.viz._numpy`` (``.detach().cpu()`` first), so the chapter runs on a GPU too.
+numpy with ``recbook.arrays.to_numpy`` (``.detach().cpu()`` first), so the chapter runs on a GPU too.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 from recbook import measures
 from recbook.data import batches
-from recbook.viz import _numpy
+from recbook.arrays import to_numpy
 
 
 def _rows(arrays: dict, batch_size: int):
@@ -32,9 +32,9 @@ def extractor_weights(model, arrays: dict, batch_size: int = 512) -> np.ndarray:
     for part in _rows(arrays, batch_size):
         att = model(part, return_attention=True)[1]
         if "routing" in att:
-            out.append(_numpy(att["routing"]))
+            out.append(to_numpy(att["routing"]))
         elif "attention" in att:
-            out.append(np.swapaxes(_numpy(att["attention"]), 1, 2))
+            out.append(np.swapaxes(to_numpy(att["attention"]), 1, 2))
         else:
             raise KeyError(f"the model's attention dict has neither 'routing' nor 'attention' "
                            f"(got {sorted(att)})")
@@ -44,11 +44,11 @@ def extractor_weights(model, arrays: dict, batch_size: int = 512) -> np.ndarray:
 def readout_assignment(model, arrays: dict, batch_size: int = 512) -> np.ndarray:
     """[B, T] the interest that would retrieve each behaviour's item: argmax_k e_iᵀ v_u^(k)
     (eqs. 8 and 11), over the user's existing interests only (MIND's K'_u)."""
-    E = _numpy(model.item_embeddings())
+    E = to_numpy(model.item_embeddings())
     out = []
     for part in _rows(arrays, batch_size):
-        V = _numpy(model.user_interests(part))
-        mask = _numpy(model.interest_mask(part)).astype(bool)
+        V = to_numpy(model.user_interests(part))
+        mask = to_numpy(model.interest_mask(part)).astype(bool)
         s = np.einsum("btd,bkd->btk", E[part["hist_items"]], V)
         out.append(np.where(mask[:, None, :], s, -np.inf).argmax(-1))
     return np.concatenate(out)
@@ -79,7 +79,7 @@ def interest_scores(model, arrays: dict, planted=None) -> dict:
     behaviours' categories, and with ``planted`` ([B, M]) ``"interests recovered"`` by the
     retrieval assignment."""
     hl, cats = arrays["hist_len"], arrays["hist_cats"]
-    n_k = _numpy(model.interest_mask(arrays)).sum(1)
+    n_k = to_numpy(model.interest_mask(arrays)).sum(1)
     n_k = n_k if (n_k < n_k.max()).any() else None  # MIND's K'_u: only the existing capsules
     routed = measures.capsule_alignment(extractor_weights(model, arrays), cats, hist_len=hl,
                                         n_interests=n_k)["nmi"]

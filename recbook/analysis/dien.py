@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from recbook.data.batches import iterate
-from recbook.viz import _numpy
+from recbook.arrays import to_numpy
 
 
 def _is_torch(model) -> bool:
@@ -33,7 +33,7 @@ def attention_weights(model, part: dict, batch_size: int = 1024) -> np.ndarray:
     """DIEN's a_t [rows, T] (Eq. 8, zeros on padding) for every row of ``part``, as numpy."""
     if len(part["hist_len"]) == 0:
         raise ValueError("attention_weights got an empty part (no rows)")
-    out = [_numpy(_forward_parts(model, b)[1]["attention"]).astype(np.float64)
+    out = [to_numpy(_forward_parts(model, b)[1]["attention"]).astype(np.float64)
            for b in iterate(part, batch_size)]
     return np.concatenate(out)
 
@@ -41,7 +41,7 @@ def attention_weights(model, part: dict, batch_size: int = 1024) -> np.ndarray:
 def item_embeddings(model) -> np.ndarray:
     """The item table [n_items + 1, d] (row 0 is padding) as numpy, from either framework."""
     table = model.item_emb.table
-    return _numpy(table.weight if _is_torch(model) else table.embeddings)
+    return to_numpy(table.weight if _is_torch(model) else table.embeddings)
 
 
 def recent_rows(part: dict, per_user: int) -> dict:
@@ -119,7 +119,7 @@ def interest_states(model, items, lens, item_cat) -> np.ndarray:
     mask = sequence_mask(torch.as_tensor(np.asarray(lens), device=dev), it.shape[1])
     with torch.no_grad():
         h = model.extractor(model.behaviours(it, cats), mask)
-    return _numpy(h[mask])
+    return to_numpy(h[mask])
 
 
 def pca2(x) -> np.ndarray:
@@ -199,8 +199,8 @@ def evaluate(model, part: dict, relevant=None, batch_size: int = 1024) -> dict:
     logits, att = [], []
     for b in iterate(part, batch_size):
         z, parts = _forward_parts(model, b)
-        logits.append(_numpy(z).astype(np.float64))
-        att.append(_numpy(parts["attention"]).astype(np.float64))
+        logits.append(to_numpy(z).astype(np.float64))
+        att.append(to_numpy(parts["attention"]).astype(np.float64))
     s = np.concatenate(logits)
     out = {"auc": auc(part["label"], s), "gauc": gauc(part["user"], part["label"], s)}
     if relevant is not None:

@@ -2,7 +2,7 @@
 user's history against chosen candidates, seed tables.
 
 Framework-free (numpy and pandas): a model of either framework goes in, numpy comes out (a
-device tensor never reaches numpy: :func:`recbook.viz._numpy` moves it to the CPU first).
+device tensor never reaches numpy: :func:`recbook.arrays.to_numpy` moves it to the CPU first).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 from recbook.data import batches
 from recbook.data.batches import iterate
 from recbook.metrics import auc, gauc, relaimpr
-from recbook.viz import _numpy
+from recbook.arrays import to_numpy
 
 
 def _no_grad(model):
@@ -37,7 +37,7 @@ def activation_weights(model, split: dict, batch_size: int = 1024) -> np.ndarray
             _, att = model(batch, return_attention=True)
             if "activation" not in att:
                 raise KeyError(f"model returned attention {sorted(att)}, not 'activation'")
-            out.append(_numpy(att["activation"]).astype(np.float64))
+            out.append(to_numpy(att["activation"]).astype(np.float64))
     if not out:
         raise ValueError("activation_weights: the split has no rows")
     return np.concatenate(out)
@@ -122,7 +122,7 @@ def weight_groups(weights, split: dict, relevant=None) -> pd.DataFrame:
     deviation and count over the real positions of each group. Groups: "relevant" (the planted
     truth, when ``relevant`` [N, T] is given), "same category, not relevant" and "other
     category"; without ``relevant``: "same category" and "other category"."""
-    w = _numpy(weights).astype(np.float64)
+    w = to_numpy(weights).astype(np.float64)
     same = same_category(split)
     if w.shape != same.shape:
         raise ValueError(f"weights must have the history shape {same.shape}, got {w.shape}")
@@ -130,7 +130,7 @@ def weight_groups(weights, split: dict, relevant=None) -> pd.DataFrame:
     if relevant is None:
         groups = {"same category": same, "other category": real & ~same}
     else:
-        rel = _numpy(relevant).astype(bool) & real
+        rel = to_numpy(relevant).astype(bool) & real
         if rel.shape != w.shape:
             raise ValueError(f"relevant must have shape {w.shape}, got {rel.shape}")
         groups = {"relevant": rel, "same category, not relevant": same & ~rel,
@@ -143,7 +143,7 @@ def weight_groups(weights, split: dict, relevant=None) -> pd.DataFrame:
 
 def ctr_scores(split: dict, logits) -> dict:
     """AUC and GAUC (eq. 10: per-user AUC weighted by impressions) of ``logits`` on ``split``."""
-    logits = _numpy(logits)
+    logits = to_numpy(logits)
     return {"auc": auc(split["label"], logits),
             "gauc": gauc(split["user"], split["label"], logits)}
 

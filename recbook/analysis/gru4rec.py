@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import measures
-from ..viz import _numpy
+from ..arrays import to_numpy
 
 # the GRU4Rec constructor's arguments that a preset holds (the rest are training settings)
 MODEL_KEYS = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
@@ -72,7 +72,7 @@ def run_seeds(run, seeds, labels, k: int = 10) -> SeedRuns:
         out.epochs.append(_epochs_run(history))
         for m, v in metrics.items():
             out.metrics.setdefault(m, []).append(float(v))
-        out.purity.append(measures.neighbour_purity(_numpy(table), _numpy(labels), k=k))
+        out.purity.append(measures.neighbour_purity(to_numpy(table), to_numpy(labels), k=k))
     return out
 
 

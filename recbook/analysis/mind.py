@@ -14,14 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recbook import measures
-
-
-def to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch, without importing it (a GPU tensor comes to the CPU)
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # eager TensorFlow
-        x = x.numpy()
-    return np.asarray(x)
+from recbook.arrays import to_numpy  # also what the chapter calls A.to_numpy
 
 
 def _inference(model):

@@ -11,16 +11,14 @@ import traceback
 
 import numpy as np
 
+from recbook.arrays import to_numpy
+
 
 def _to_numpy(x):
     """A framework tensor, numpy array or Python number as a numpy array (None stays None)."""
     if x is None or isinstance(x, (str, bytes)):
         return x
-    if hasattr(x, "detach"):  # torch.Tensor (possibly requiring grad or on a GPU)
-        x = x.detach().cpu()
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # torch, TF eager tensors
-        x = x.numpy()
-    return np.asarray(x)
+    return to_numpy(x)  # a torch tensor requiring grad or on a GPU, a TF tensor, a list
 
 
 def _compare(got, want, atol: float, where: str = "output") -> str | None:
