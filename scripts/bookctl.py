@@ -14,6 +14,7 @@ blocks in README.md. Chapters are MyST text notebooks chapters/*.md, paired with
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ CHAPTERS = "chapters"
 INSTALL_TAG = "install"
 SOLUTION_TAG = "solution"
 FRAMEWORK_TAGS = ("pytorch", "tensorflow")
-GITHUB_URL = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[/\s\"'`)#>]|$)")
+GITHUB_URL = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[/\s\"'`)#>@]|$)")
 
 
 # ------------------------------------------------------------------------------------ config
@@ -82,15 +83,64 @@ def chapter_sources(root: Path = ROOT, include_template: bool = False) -> list[P
     return out
 
 
-def install_source(url: str) -> str:
-    """The first code cell of every chapter: installs recbook on Colab, a no-op elsewhere."""
+def book_version(root: Path = ROOT) -> str:
+    """recbook's version, read where it is kept: pyproject.toml's [project] version, or the
+    module attribute that setuptools' dynamic version points at (``recbook.__version__``)."""
+    import tomllib
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    if "version" in project:
+        return str(project["version"])
+    attr = (tomllib.loads((root / "pyproject.toml").read_text()).get("tool", {})
+            .get("setuptools", {}).get("dynamic", {}).get("version", {}).get("attr"))
+    if not attr:
+        raise ValueError("pyproject.toml has no [project] version and no "
+                         "[tool.setuptools.dynamic] version attr")
+    module, name = attr.rsplit(".", 1)
+    path = root / Path(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets)
+                and isinstance(node.value, ast.Constant)):
+            return str(node.value.value)
+    raise ValueError(f"{path.relative_to(root)} does not set {name} to a literal string")
+
+
+def install_ref(version: str) -> str:
+    """The git tag the install cell installs: a publisher tags each release ``v<version>``."""
+    return f"v{version}"
+
+
+def install_source(url: str, version: str | None = None) -> str:
+    """The first code cell of every chapter: on Colab it installs the recbook this book was
+    built from (``url`` at tag ``v<version>``, the version from pyproject.toml) and says so
+    loudly when pip fails; where recbook is importable it installs nothing."""
+    version = version or book_version()
+    requirement = f"recbook @ git+{url}@{install_ref(version)}"
     return (
-        "# On Colab this installs recbook from its repository (torch and tensorflow are already\n"
-        "# there; a GPU is used when present). Where recbook is installed it does nothing.\n"
+        f"# On Colab this installs recbook {version}, the version this book was built from (its\n"
+        f"# repository's tag {install_ref(version)}; torch and tensorflow are already there, and a GPU is\n"
+        "# used when present). Where recbook is installed it does nothing.\n"
+        "import importlib, subprocess, sys\n"
+        f'RECBOOK = "{requirement}"\n'
         "try:\n"
         "    import recbook\n"
         "except ImportError:\n"
-        f'    %pip install -q "recbook @ git+{url}"\n'
+        '    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", RECBOOK],\n'
+        "                         capture_output=True, text=True)\n"
+        "    if pip.returncode != 0:\n"
+        '        raise RuntimeError(f"installing recbook failed (pip exit code {pip.returncode}); pip said:\\n"\n'
+        '                           f"{(pip.stdout + pip.stderr)[-3000:]}\\nCheck that this runtime reaches the "\n'
+        '                           "internet, then run this cell again.") from None\n'
+        "    importlib.invalidate_caches()\n"
+        "    try:\n"
+        "        import recbook\n"
+        "    except ImportError as err:\n"
+        '        raise ImportError(f"recbook was installed but cannot be imported ({err}): restart the "\n'
+        '                          "runtime (Runtime > Restart session), then run this cell again.") from None\n'
+        f'if recbook.__version__ != "{version}":\n'
+        f'    print(f"[recbook] this book was built with recbook {version}, but {{recbook.__version__}} is "\n'
+        '          "installed: outputs may differ from the book\'s.")\n'
         "import recbook.book  # registers the %%pytorch and %%tensorflow cell magics\n"
         '# recbook.book.use("pytorch")  # uncomment to run only one framework\'s cells'
     )

@@ -95,6 +95,6 @@ def test_install_cell_must_come_first(copy):
 
 
 def test_install_cell_is_a_no_op_where_recbook_is_installed():
-    src = bookctl.install_source("https://github.com/o/n")
-    assert 'pip install -q "recbook @ git+https://github.com/o/n"' in src
+    src = bookctl.install_source("https://github.com/o/n", "1.2.3")
+    assert 'RECBOOK = "recbook @ git+https://github.com/o/n@v1.2.3"' in src  # (tests/test_install_cell.py runs it)
     assert src.index("import recbook\n") < src.index("except ImportError")
