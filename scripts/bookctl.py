@@ -319,6 +319,31 @@ def check_all(root: Path = ROOT) -> list[str]:
             + check_readme(root) + check_repo_urls(root))
 
 
+# ------------------------------------------------------------------------------------ MathJax
+
+# The built book renders maths without internet: _config.yml points Sphinx's mathjax_path at
+# _static/mathjax/ (a relative path), and the local extension _ext/recbook_mathjax.py copies
+# MathJax 3 there at every HTML build, from the PyPI package django-static-mathjax (pinned in
+# requirements.txt). Nothing of MathJax is kept in git.
+_SCRIPT_SRC = re.compile(r"<script[^>]*\bsrc=\"([^\"]*)\"")
+
+
+def check_mathjax_html(page: Path) -> list[str]:
+    """What keeps a built page's maths from rendering offline: no MathJax script, a MathJax
+    loaded from the network, or a local MathJax file missing next to the page."""
+    text = Path(page).read_text()
+    sources = [s for s in _SCRIPT_SRC.findall(text) if "mathjax" in s.lower()]
+    if not sources:
+        return [f"{page}: no MathJax script"]
+    problems = []
+    for src in sources:
+        if re.match(r"^(https?:)?//", src):
+            problems.append(f"{page}: MathJax loaded from the network ({src})")
+        elif not (Path(page).parent / src.split("?")[0]).is_file():
+            problems.append(f"{page}: MathJax script {src} missing from the built HTML")
+    return problems
+
+
 # ------------------------------------------------------------------------------------- builds
 
 def jupyter_book() -> str:

@@ -42,6 +42,8 @@ def test_book_builds_every_toc_page(tmp_path):
         assert "framework-tabs.js" in text, f"{page}: framework tabs script not included"
         if (ROOT / f"{page}.ipynb").exists():
             assert f"{colab}/blob/{bookctl.branch()}/{page}.ipynb" in text, f"{page}: no Colab button"
+    # Maths render offline: MathJax is loaded from the book's own _static (tests/test_mathjax.py).
+    assert bookctl.check_mathjax_html(html / "chapters" / "din.html") == []
     preface = (html / "chapters" / "preface.html").read_text()
     # The executed outputs are in the page, and each framework cell became a tagged cell.
     assert "PyTorch 2." in preface and "TensorFlow 2." in preface
