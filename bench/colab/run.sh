@@ -17,6 +17,8 @@
 # pip reads PyPI only (PIP_CONFIG_FILE=/dev/null): this machine's pip config adds local wheel
 # folders whose torch is the +cpu build, which would defeat the point.
 # The venv lives in $COLAB_VENV (default /tmp/recbook-colab) and is reused unless --rebuild.
+# bench/colab/import_order.py then shows the segfault (TensorFlow imported before triton) and
+# recbook's import order avoiding it, each in a fresh interpreter.
 # Each chapter runs from a copy of chapters/ (so `import recbook` finds the installed package, not
 # this checkout), with RECBOOK_PROGRESS=log as the book build sets it; one line per chapter:
 #   <chapter> pass|FAIL <seconds>  (the failing cell's error follows a FAIL)
@@ -76,6 +78,10 @@ import torch, tensorflow as tf
 print(f"python {platform.python_version()} | torch {torch.__version__} (cuda {torch.version.cuda}, "
       f"triton {'yes' if importlib.util.find_spec('triton') else 'no'}) | tensorflow {tf.__version__}")
 PY
+
+# The segfault of issue 21 and the import order that avoids it, outside any notebook (exit -11 =
+# segmentation fault), run from /tmp so that the installed recbook is the one imported.
+(cd /tmp && env -u PYTHONPATH "$VENV/bin/python" "$ROOT/bench/colab/import_order.py")
 
 if [ ${#CHAPTERS[@]} -eq 0 ]; then
   mapfile -t CHAPTERS < <(sed -n 's/^ *\(- \)\?\(root\|file\): *chapters\/\([a-z0-9_]*\).*/\3/p' _toc.yml)
