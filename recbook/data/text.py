@@ -60,3 +60,33 @@ def not_utf8_error(path, opener=open, what: str | None = None) -> ValueError:
     n, line = where
     return ValueError(f"{name} line {n}: a byte that is not UTF-8 ({line[:120]!r}); the file "
                       "must be UTF-8 text as published")
+
+
+def first_bad_line(path, check) -> tuple[int, str, str] | None:
+    """(line number, line, what is wrong) of the first line of ``path`` for which
+    ``check(line) -> str | None`` names a problem, or None. Used after a fast reader failed,
+    to name the line it failed on."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            problem = check(line)
+            if problem:
+                return n, line, problem
+    return None
+
+
+def csv_fields(n_fields: int, ints: tuple[int, ...], names: tuple[str, ...]):
+    """A line check for :func:`first_bad_line`: ``n_fields`` comma-separated fields, the
+    ones at ``ints`` integers."""
+    def check(line: str) -> str | None:
+        parts = line.split(",")
+        if len(parts) != n_fields:
+            return f"expected {n_fields} comma-separated fields ({','.join(names)}), " \
+                   f"found {len(parts)}"
+        for i in ints:
+            try:
+                int(parts[i])
+            except ValueError:
+                return f"{names[i]} must be an integer, found {parts[i]!r}"
+        return None
+    return check
