@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .meta import Meta
+from .text import not_utf8_error
 
 ROLES = ("user", "item", "time", "category", "session")
 MAX_LEN = 50
@@ -44,7 +45,9 @@ def _read(data) -> tuple[pd.DataFrame, str]:
         raise FileNotFoundError(f"own data: no file {path} (give a DataFrame or a CSV path)")
     try:
         return pd.read_csv(path), f"own CSV file {path}"
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, what=f"own data: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValueError(f"own data: {path} is not a readable CSV file ({e})") from e
 
 

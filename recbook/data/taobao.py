@@ -53,12 +53,13 @@ def read(path, chunksize: int = 5_000_000) -> pd.DataFrame:
     require_newline_end(path, str(path))
     names = ["user", "item", "cat", "behavior", "time"]
     parts = []
-    reader = pd.read_csv(path, header=None, names=names, chunksize=chunksize,
-                         dtype={"user": np.int64, "item": np.int64, "cat": np.int64,
-                                "behavior": str, "time": np.int64})
     try:
-        for chunk in reader:
-            parts.append(chunk.loc[chunk.behavior == "pv", ["user", "item", "cat", "time"]])
+        with pd.read_csv(path, header=None, names=names, chunksize=chunksize,
+                         dtype={"user": np.int64, "item": np.int64, "cat": np.int64,
+                                "behavior": str, "time": np.int64}) as reader:
+            for chunk in reader:
+                parts.append(chunk.loc[chunk.behavior == "pv",
+                                       ["user", "item", "cat", "time"]])
     except UnicodeDecodeError:
         raise not_utf8_error(path) from None
     except (ValueError, pd.errors.ParserError) as e:

@@ -67,18 +67,20 @@ def read(path, chunksize: int = 5_000_000) -> pd.DataFrame:
     without its newline (a cut file, recbook/data/text.py)."""
     require_newline_end(path, str(path))
     parts, cats = [], {}
-    reader = pd.read_csv(path, header=None, names=["session", "stamp", "item", "cat"],
-                         dtype={"session": np.int64, "stamp": str, "item": np.int64,
-                                "cat": str}, chunksize=chunksize, keep_default_na=False)
     try:
-        for chunk in reader:
-            stamp = pd.to_datetime(chunk.stamp, format="%Y-%m-%dT%H:%M:%S.%fZ")
-            codes, uniques = pd.factorize(chunk.cat)
-            lookup = np.array([cats.setdefault(u, len(cats)) for u in uniques], dtype=np.int64)
-            parts.append(pd.DataFrame({
-                "session": chunk.session.to_numpy(),
-                "time": stamp.to_numpy().astype("datetime64[ms]").astype(np.int64) / 1000.0,
-                "item": chunk.item.to_numpy(), "cat_code": lookup[codes]}))
+        with pd.read_csv(path, header=None, names=["session", "stamp", "item", "cat"],
+                         dtype={"session": np.int64, "stamp": str, "item": np.int64,
+                                "cat": str}, chunksize=chunksize,
+                         keep_default_na=False) as reader:
+            for chunk in reader:
+                stamp = pd.to_datetime(chunk.stamp, format="%Y-%m-%dT%H:%M:%S.%fZ")
+                codes, uniques = pd.factorize(chunk.cat)
+                lookup = np.array([cats.setdefault(u, len(cats)) for u in uniques],
+                                  dtype=np.int64)
+                parts.append(pd.DataFrame({
+                    "session": chunk.session.to_numpy(),
+                    "time": stamp.to_numpy().astype("datetime64[ms]").astype(np.int64) / 1e3,
+                    "item": chunk.item.to_numpy(), "cat_code": lookup[codes]}))
     except UnicodeDecodeError:
         raise not_utf8_error(path) from None
     except (ValueError, pd.errors.ParserError) as e:
