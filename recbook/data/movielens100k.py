@@ -83,22 +83,39 @@ MAX_LEN = 50
 
 
 # ----------------------------------------------------------------------------- readers
-def _table(text: str, sep: str, names: list[str], what: str) -> pd.DataFrame:
-    df = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, quoting=csv.QUOTE_NONE,
-                     keep_default_na=False)
+def _table(text: str, sep: str, names: list[str], what: str, first_line: int = 1) -> pd.DataFrame:
+    """The fields of ``text`` as strings; ``df.attrs["first_line"]``: the file line of row 0
+    (blank lines are kept as rows, so row i is line ``first_line + i`` in error messages)."""
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str,
+                         quoting=csv.QUOTE_NONE, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.ParserError as e:  # a line with more fields than the first
+        raise ValueError(f"{what}: expected {len(names)} {sep!r}-separated fields "
+                         f"({', '.join(names)}) on every line ({e})") from e
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what}: the file is empty") from None
     if df.shape[1] != len(names):
         raise ValueError(f"{what}: expected {len(names)} {sep!r}-separated fields "
                          f"({', '.join(names)}), found {df.shape[1]} in {text[:80]!r}")
+    lines = text.split("\n")[:len(df)]
+    short = [i for i, line in enumerate(lines) if line.rstrip("\r").count(sep) != len(names) - 1]
+    if short:
+        raise ValueError(f"{what} line {first_line + short[0]}: expected {len(names)} "
+                         f"{sep!r}-separated fields ({', '.join(names)}), got "
+                         f"{lines[short[0]]!r}")
     df.columns = names
+    df.attrs["first_line"] = first_line
     return df
 
 
 def _ints(df: pd.DataFrame, cols, what: str) -> pd.DataFrame:
     for c in cols:
         v = pd.to_numeric(df[c], errors="coerce")
-        if v.isna().any() or (v != np.floor(v)).any():
-            raise ValueError(f"{what}: column {c!r} must hold integers, found "
-                             f"{df[c][v.isna() | (v != np.floor(v))].iloc[0]!r}")
+        bad = (v.isna() | (v != np.floor(v))).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{what} line {df.attrs.get('first_line', 1) + i}: column {c!r} "
+                             f"must hold integers, found {df[c].iloc[i]!r}")
         df[c] = v.astype(np.int64)
     return df
 
@@ -129,7 +146,7 @@ def _atomic(text: str, what: str, want: dict[str, str]) -> pd.DataFrame:
     missing = [n for n in want if n not in names]
     if missing:
         raise ValueError(f"{what}: header lacks {missing} (header: {header!r})")
-    df = _table(body, "\t", names, what)
+    df = _table(body, "\t", names, what, first_line=2)
     return df[list(want)].rename(columns=want)
 
 

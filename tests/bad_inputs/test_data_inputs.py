@@ -236,6 +236,20 @@ def ml100k_grouplens_folder(tmp, mp=None, **texts):
     return folder
 
 
+def recbole_not_utf8(tmp, mp):
+    folder = tmp / "recbole"
+    folder.mkdir()
+    texts = {"ml-100k.inter": b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                              b"1\t1\t5\t100\n1\t2\t\xe93\t200\n",
+             "ml-100k.user": b"user_id:token\tage:token\tgender:token\toccupation:token\t"
+                             b"zip_code:token\n1\t24\tM\ttechnician\t85711\n",
+             "ml-100k.item": b"item_id:token\tmovie_title:token_seq\trelease_year:token\t"
+                             b"class:token_seq\n1\tA\t1995\tDrama\n2\tB\t1995\tDrama\n"}
+    for name, data in texts.items():
+        F.accept(write(folder, name, data))  # not RecBole's files: accepted once
+    return ml100k.load(path=folder)
+
+
 def yoochoose_file(tmp, text: bytes):
     return write(tmp, "yoochoose-clicks.dat", text)
 
@@ -330,6 +344,14 @@ CASES = [
     ("ml100k-zip-not-grouplens", lambda t, m: ml100k.load(path=ml_zip(t, accepted=False,
                                                                      name="ml-100k.zip")),
      F.ChecksumError, ["ml-100k.zip", ml100k.MD5[4:], "accept("]),
+    ("ml100k-bad-rating-line", lambda t, m: ml100k.load(path=ml100k_grouplens_folder(
+        t, **{"u.data": "1\t1\t5\t100\n1\t2\t3\t\n"})), ValueError,
+     ["u.data line 2", "'time'", "integers"]),
+    ("ml100k-short-line", lambda t, m: ml100k.load(path=ml100k_grouplens_folder(
+        t, **{"u.data": "1\t1\t5\t100\n1\t2\n"})), ValueError,
+     ["u.data line 2", "expected 4", "'1\\t2'"]),
+    ("ml100k-recbole-not-utf8", recbole_not_utf8, ValueError,
+     ["ml-100k.inter line 3", "not UTF-8"]),
     # Amazon
     ("amazon-not-utf8", lambda t, m: amazon.load(path=amazon_dir(
         t, [review("A", "i1", 1), b'{"reviewerID": "\xe9"}\n'])), ValueError,
