@@ -265,6 +265,30 @@ def taobao_changed(tmp, mp):
     return taobao.load(path)
 
 
+def self_built_in_cache(tmp, mp):
+    cache = tmp / "cache"  # $RECBOOK_DATA (set by the test)
+    cache.mkdir()
+    path = ml_zip(cache, accepted=False)
+    mp.setattr(F, "urlopen", lambda *a, **k: pytest.fail("a cached file is never re-fetched"))
+    try:
+        ml1m.load()
+    finally:
+        assert path.exists()  # not recbook's download: never deleted
+
+
+def stale_parts(tmp, mp):
+    cache = tmp / "cache"
+    cache.mkdir()
+    names = [f".a.csv.{'0' * 32}.part", f".b.{'1' * 32}.part", "mine.part", ".x.123.part"]
+    for name in names:
+        write(cache, name, b"x")
+        os.utime(cache / name, (1, 1))  # all old
+    os.utime(cache / names[1], None)  # one fresh: a download in progress elsewhere
+    write(tmp, "s.csv", b"1\n")
+    F.fetch((tmp / "s.csv").as_uri(), "s.csv", None, cache)
+    return sorted(p.name for p in cache.iterdir() if p.name.endswith(".part"))
+
+
 def path_for_synthetic(tmp, mp):
     return load_ctr("synthetic", path=tmp / "x.zip")
 
@@ -313,6 +337,10 @@ CASES = [
     ("read-only-cache", read_only_cache, OSError,
      ["cannot write into the data folder", "Read-only file system", "RECBOOK_DATA"]),
     ("hash-record-not-json", broken_record, F.ChecksumError, [F.HASHES, "not valid JSON"]),
+    ("self-built-zip-in-cache", self_built_in_cache, F.ChecksumError,
+     ["ml-1m.zip", "left in place", "recbook.data.fetch.accept("]),
+    ("stale-parts", stale_parts, None, sorted([f".b.{'1' * 32}.part", "mine.part",
+                                                ".x.123.part"])),
     # MovieLens-1M
     ("ml1m-not-grouplens-md5", ml_not_grouplens, F.ChecksumError,
      ["ml-1m.zip", ml1m.MD5[4:], "(published)", "recbook.data.fetch.accept("]),
