@@ -382,17 +382,22 @@ def fetch(url: str, fname: str, known_hash: str | None = None, directory=None,
                   + "\n  ".join(errors))
 
 
-def local_file(path, name: str, where: str, known_hash: str | None = None) -> Path:
+def local_file(path, name: str, where: str, known_hash: str | None = None,
+               check: Callable | None = None) -> Path:
     """A file the user downloads by hand (behind a login or a form), trusted on first use
     (or checked against ``known_hash``); never removed by recbook.
 
-    ``where``: how to get it (site, steps). Raises :class:`ManualDownloadError` when missing."""
+    ``where``: how to get it (site, steps). Raises :class:`ManualDownloadError` when missing.
+    ``check(path)``: raises when the file is visibly incomplete (e.g. a cut last line); it runs
+    before the hash is recorded, so a cut file is never trusted."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ManualDownloadError(
             f"{name} not found at {path}. It cannot be downloaded automatically: {where} "
             f"Put the file at {path} (or pass path=... to the loader, or set ${ENV_VAR} to the "
             f"folder that holds it).")
+    if check is not None:
+        check(path)
     verify(path, known_hash, path.parent, path.name)
     return path
 

@@ -127,5 +127,6 @@ def load(path=None, seed: int = 0, filter_size: int = FILTER_SIZE,
     ``recbook.data.fetch.accept(path)``. Refused too (:func:`read`): bad lines, non-UTF-8
     bytes, a cut last line; and data where no user keeps ``filter_size`` clicks ("nothing
     left after filtering")."""
-    path = local_file(path or default_path(), FILE, WHERE)
+    path = local_file(path or default_path(), FILE, WHERE,
+                      check=lambda p: require_newline_end(p, str(p)))  # before trusting it
     return preprocess(read(path), seed, filter_size, max_users)

@@ -37,7 +37,8 @@ def require_newline_end(raw_or_path, name: str) -> None:
     if tail and not tail.endswith(b"\n"):
         last = tail.rsplit(b"\n", 1)[-1].decode("latin-1")
         raise ValueError(f"{name}: the last line {last!r} has no newline: the file is cut "
-                         "(truncated download or copy); get the whole file again")
+                         "(truncated download or copy); get the whole file again (if it is "
+                         "whole and only lacks its final newline, append one)")
 
 
 def first_non_utf8_line(path, opener=open) -> tuple[int, bytes] | None:

@@ -166,5 +166,6 @@ def load(path=None, seed: int = 0, min_support: int = 5):
     until accepted with ``recbook.data.fetch.accept(path)``. Refused too (:func:`read`): bad
     lines, non-UTF-8 bytes, a cut last line; data where no session survives the filtering,
     and held-out splits left empty by it ("nothing left after filtering")."""
-    path = local_file(path or default_path(), FILE, WHERE)
+    path = local_file(path or default_path(), FILE, WHERE,
+                      check=lambda p: require_newline_end(p, str(p)))  # before trusting it
     return preprocess(read(path), seed, min_support)

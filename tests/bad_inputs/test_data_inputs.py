@@ -486,3 +486,14 @@ def test_chapter_data_cell_uses_path(tmp_path, monkeypatch):
     except ValueError as e:  # 3 users: the leave-last-out split is fine, but say why if not
         pytest.fail(f"the cell failed on a local path: {e}")
     assert ns["data"].source.origin.startswith(f"local file {zip_path}")
+
+
+def test_cut_hand_placed_file_is_never_trusted(tmp_path):
+    """The cut check runs before the first-use record: the whole file, put in its place,
+    loads without a checksum error."""
+    path = write(tmp_path, "UserBehavior.csv", taobao_lines().encode()[:-4])
+    with pytest.raises(ValueError, match="has no newline"):
+        taobao.load(path)
+    assert not (tmp_path / F.HASHES).exists()
+    path.write_bytes(taobao_lines().encode())
+    assert taobao.load(path).meta.n_users == 3
