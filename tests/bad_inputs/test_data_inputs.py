@@ -204,6 +204,26 @@ def read_only_cache(tmp, mp):
     return F.fetch(write(tmp, "s.bin", b"x\n").as_uri(), "s.bin", None, ro)
 
 
+def read_only_hand_placed(tmp, mp):
+    """A hand-placed file on a read-only mount: used, with a warning naming the real error."""
+    import warnings
+    ro = tmp / "ro"
+    ro.mkdir()
+    path = write(ro, "UserBehavior.csv", b"1,2,3,pv,4\n")
+    real = Path.write_text
+
+    def refuse(self, *a, **k):
+        if self.parent == ro:
+            raise OSError(30, "Read-only file system", str(self))
+        return real(self, *a, **k)
+    mp.setattr(Path, "write_text", refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = F.local_file(path, path.name, "")
+    text = " ".join(str(w.message) for w in caught)
+    return got == path, "Read-only file system" in text, "could not be recorded" in text
+
+
 def broken_record(tmp, mp):
     write(tmp, F.HASHES, b"{not json")
     return F.verify(write(tmp, "a.csv", b"1\n"), None)
@@ -336,6 +356,7 @@ CASES = [
      ["$RECBOOK_DATA", "notafolder", "is a file"]),
     ("read-only-cache", read_only_cache, OSError,
      ["cannot write into the data folder", "Read-only file system", "RECBOOK_DATA"]),
+    ("read-only-hand-placed", read_only_hand_placed, None, (True, True, True)),
     ("hash-record-not-json", broken_record, F.ChecksumError, [F.HASHES, "not valid JSON"]),
     ("self-built-zip-in-cache", self_built_in_cache, F.ChecksumError,
      ["ml-1m.zip", "left in place", "recbook.data.fetch.accept("]),
