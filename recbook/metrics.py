@@ -77,8 +77,8 @@ def auc(labels, scores) -> float:
 
 
 def gauc(users, labels, scores, weights=None) -> float:
-    """DIN's group AUC: ``sum_i w_i AUC_i / sum_i w_i`` over users ``i`` (Metrics, Sec. 6 of
-    arXiv 1706.06978: w_i = number of impressions of user i).
+    """DIN's group AUC: ``sum_i w_i AUC_i / sum_i w_i`` over users ``i`` (eq. 10 of
+    arXiv 1706.06978, in its Metrics paragraph: w_i = number of impressions of user i).
 
     ``weights`` are per-sample (default 1, so a user's weight is its number of impressions);
     pass ``labels`` as weights to weight users by their clicks instead. Users whose samples are
