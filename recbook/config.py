@@ -15,13 +15,14 @@ PRESETS: dict[str, dict[str, dict]] = {
     # 200-80 with PReLU on the concatenated features. The demo's own top network is another
     # one, not reproduced: the pooled history goes through batch norm and a 128-unit dense layer
     # (u), then batch norm on [u, i, u ⊙ i] and an 80-40-1 MLP with sigmoids, plus an item bias.
-    # As the demo's model.py and train.py really train it: the attention scores go through a masked softmax scaled by 1/sqrt(d)
-    # (attention="softmax"), gradients are clipped to global norm 5 (clip_norm=5), and the rate
-    # drops to 0.1 after 336,000 steps (not reproduced: fit() decays per epoch; the demo's drop
-    # comes after ~12 epochs of its Electronics data). Without the softmax and the clip (this
-    # preset before, and the paper's unnormalised weights) SGD at 1.0 sums up to 100 raw
-    # behaviours and the loss is NaN within 6 steps on MovieLens-100K; with the clip alone it
-    # stays finite but the logits grow to hundreds. tests/test_full_presets.py trains it there.
+    # As the demo's model.py and train.py really train it: the attention scores go through a
+    # masked softmax scaled by 1/sqrt(d) (attention="softmax"), gradients are clipped to global
+    # norm 5 (clip_norm=5), and the rate drops to 0.1 after 336,000 steps (not reproduced:
+    # fit() decays per epoch; the demo's drop comes after ~12 epochs of its Electronics data).
+    # Without the softmax and the clip (this preset before, and the paper's unnormalised
+    # weights) SGD at 1.0 sums up to 100 raw behaviours and the loss is NaN within 6 steps on
+    # MovieLens-100K; with the clip alone it stays finite but the logits grow to hundreds.
+    # tests/test_full_presets.py trains it there.
     # "quick": the built-in data,
     # small embeddings, Adam, and PReLU inside the activation unit as the paper's Fig. 2 draws
     # it (the official code's sigmoids leave the weights nearly uniform in a CPU budget);
@@ -211,21 +212,16 @@ GPU_OVERRIDES: dict[str, dict] = {
 
 def has_gpu() -> bool:
     """A CUDA GPU visible to a framework this process has already imported (torch or
-    TensorFlow). When neither is imported yet, torch is asked if it is installed (about a second);
-    TensorFlow is never imported just to ask (that takes several seconds). So a TensorFlow-only
-    session never imports torch here, and one where torch is not installed gets an answer too.
+    TensorFlow). When neither is imported yet, the answer comes from the NVIDIA driver's device
+    files (/dev/nvidia0, ...), not from a framework: importing one just to ask takes seconds, and
+    would pull torch into a TensorFlow-only session.
     """
-    import importlib.util
+    import glob
     import sys
 
     torch, tf = sys.modules.get("torch"), sys.modules.get("tensorflow")
     if torch is None and tf is None:
-        try:
-            if importlib.util.find_spec("torch") is None:
-                return False
-            import torch
-        except ImportError:  # torch absent, or made unimportable on purpose
-            return False
+        return bool(glob.glob("/dev/nvidia[0-9]*"))
     if torch is not None and torch.cuda.is_available():
         return True
     return bool(tf is not None and tf.config.list_physical_devices("GPU"))

@@ -108,13 +108,16 @@ def test_framework_free_modules_import_neither_framework():
     assert {"recbook.config", "recbook.common.bst", "recbook.data.batches",
             "recbook.analysis.bst"} <= set(mods)
     names = ("torch",) + TF_NAMES
-    # and the GPU question of recbook.config.preset has an answer without either framework
+    # and the GPU question of recbook.config.preset is answered without importing either
     body = IMPORT_ALL.format(mods=mods, names=names) + textwrap.dedent("""
         from recbook.config import has_gpu
-        print("gpu:", has_gpu())
-        """)
+        answer = has_gpu()
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in {names!r})
+        assert answer in (True, False) and not leaked, (answer, leaked)
+        print("gpu asked")
+        """).replace("{names!r}", repr(names))
     out = run_blocked(names, body)
-    assert f"{len(mods)} modules" in out and "gpu: False" in out
+    assert f"{len(mods)} modules" in out and "gpu asked" in out
 
 
 @needs_tf
@@ -147,3 +150,33 @@ def test_a_tensorflow_model_trains_a_step_without_torch():
         print("fit", len(hist.rows), "epoch")
         """)
     assert "fit 1 epoch" in out
+
+
+def test_has_gpu_asks_only_a_framework_already_imported(monkeypatch):
+    """torch or TensorFlow answer when imported; with neither, the driver's device files do
+    (no framework is imported to ask)."""
+    import glob
+    import types
+
+    from recbook.config import has_gpu
+
+    def fake_torch(cuda):
+        return types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
+
+    def fake_tf(gpus):
+        return types.SimpleNamespace(config=types.SimpleNamespace(
+            list_physical_devices=lambda kind: ["GPU:0"] * gpus))
+
+    for name in ("torch", "tensorflow"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    assert has_gpu() is True and "torch" not in sys.modules
+    monkeypatch.setattr(glob, "glob", lambda pattern: [])
+    assert has_gpu() is False and "torch" not in sys.modules and "tensorflow" not in sys.modules
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tf(1))
+    assert has_gpu() is True and "torch" not in sys.modules
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(False))
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tf(0))
+    assert has_gpu() is False
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(True))
+    assert has_gpu() is True

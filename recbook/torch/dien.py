@@ -307,10 +307,12 @@ class DIEN(CTRModel):
     the target and e_b[t] the same for behaviour t. That is neither source exactly. The paper's
     architecture figure concatenates h'_T with the embeddings of the user profile, the target ad
     and the context. The official code (mouna99/dien, script/model.py, every DIEN variant) feeds
-    [uid, e_a, Σ_t e_b[t], e_a ⊙ Σ_t e_b[t], h'_T]: no profile (its Amazon data have none), and a
-    product term that we leave out (a commented-out line in its Model_DIN_V2_Gru_Vec_attGru has
-    our order without it). We keep the profile features of our data and the code's sum, and drop
-    the product; the chapter's numbers were measured with this input, so it stays.
+    [uid, e_a, Σ_t e_b[t], e_a ⊙ Σ_t e_b[t], h'_T] (through an inference-mode batch norm, a
+    learned affine map that we drop, as in the auxiliary net): no profile (its Amazon data have
+    none), and a product term that we leave out (a commented-out line of its
+    Model_DIN_V2_Gru_Vec_attGru has our order without it). We keep the profile features of our
+    data and the code's sum, and drop the product; the chapter's numbers were measured with this
+    input, so it stays.
     """
 
     def __init__(self, meta, item_dim: int = 18, cat_dim: int = 18, profile_dim: int = 8,

@@ -137,8 +137,8 @@ class Dice(nn.Module):
     code does this. The DIN repo (din/Dice.py) calls a batch-norm layer without scale and shift
     but never in training mode, so it normalises with its initial moving statistics, never
     updated (mean 0, variance 1: s̄ = s / sqrt(1 + 10⁻³)), and adds a learned per-channel scale
-    β inside the sigmoid, p(s) = σ(β s̄). The DIEN repo (script/Dice.py) normalises with the current batch's
-    mean and standard deviation in training and at test time alike.
+    β inside the sigmoid, p(s) = σ(β s̄). The DIEN repo (script/Dice.py) normalises with the
+    current batch's mean and standard deviation in training and at test time alike.
     """
 
     def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.99):
