@@ -405,6 +405,9 @@ def student_sources(dest: Path, root: Path = ROOT) -> Path:
 
 def build_student(out: Path) -> int:
     out = Path(out)
+    for path in sync_student():  # the notebooks its launch buttons open, kept in the repository
+        print(f"synced {path.relative_to(ROOT)}")
+    print(f"student notebooks: {_student().NOTEBOOKS}/*.ipynb")
     with tempfile.TemporaryDirectory(prefix="recbook-student-") as tmp:
         src = student_sources(Path(tmp) / "src")
         code = build(src, Path(tmp) / "out")
