@@ -69,14 +69,26 @@ def submissions(folder: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def chapter_of(nb, path: Path, default: str | None) -> str:
+def chapter_of(nb, path: Path, default: str | None = None, root: Path = ROOT) -> str:
+    """The chapter a submission belongs to: its metadata, else `default` (--chapter), else the
+    chapter whose checker cells it holds (Colab may drop metadata and renames a saved copy
+    "Copy of din.ipynb"), else its file name."""
     chapter = nb.metadata.get("recbook", {}).get("chapter") or default
     if chapter:
         return chapter
-    if (ROOT / student.NOTEBOOKS / f"{path.stem}.ipynb").exists():
+    sources = {c.source.strip() for c in nb.cells if c.cell_type == "code"}
+    best, hits = None, 0
+    for ref in sorted((Path(root) / student.NOTEBOOKS).glob("*.ipynb")):
+        checks = student.exercises_of(nbformat.read(ref, as_version=4))[1].values()
+        n = sum(src.strip() in sources for src in checks)
+        if n > hits:
+            best, hits = ref.stem, n
+    if best:
+        return best
+    if (Path(root) / student.NOTEBOOKS / f"{path.stem}.ipynb").exists():
         return path.stem
-    raise ValueError(f"{path}: which chapter is it? Its metadata does not say (recbook.chapter) and "
-                     "its name is not a chapter's; pass --chapter")
+    raise ValueError(f"{path}: which chapter is it? Its metadata does not say (recbook.chapter), it "
+                     "holds no chapter's checker cell and its name is not a chapter's; pass --chapter")
 
 
 def grading_notebook(nb, exercises: list[dict], checks: dict[str, str], mark: str):

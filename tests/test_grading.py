@@ -100,6 +100,16 @@ def test_bad_submissions_folder_is_named(tmp_path):
         grade.reference("nope")
 
 
+def test_chapter_is_found_without_metadata():
+    """Colab may drop the notebook's metadata: its checker cells still name the chapter."""
+    nb = _reduced_student_notebook()
+    nb.metadata = {}
+    for cell in nb.cells:
+        cell.metadata = {}
+    assert grade.chapter_of(nb, Path("Copy of something.ipynb")) == CHAPTER
+    assert grade.chapter_of(nbformat.v4.new_notebook(), Path("din.ipynb")) == "din"
+
+
 def test_a_checker_that_raises_or_records_nothing_fails_the_exercise(capsys):
     from recbook.exercises import check
     from recbook.exercises.grading import exercise
