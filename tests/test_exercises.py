@@ -124,3 +124,24 @@ def test_predict_then_test_reveals_nothing_before_a_prediction(capsys):
     assert check_intensity({"none": "4"}, None, None, None) is False
     assert "prediction must be a dict" in capsys.readouterr().out
     assert VERDICTS == [("intensity", NOT_ATTEMPTED), ("intensity", FAILED)]
+
+
+def test_predict_then_test_measures_once_predicted(capsys):
+    """With both numbers written, the check measures the two models and says which were right."""
+    import torch
+
+    from conftest import make_meta
+    from recbook.exercises.din import check_intensity
+    from recbook.torch.din import DIN
+
+    meta = make_meta()
+    torch.manual_seed(0)
+    kw = dict(item_dim=4, cat_dim=4, profile_dim=2, mlp=(8,))
+    raw, soft = DIN(meta, **kw), DIN(meta, attention="softmax", **kw)
+    del VERDICTS[:]
+    assert check_intensity({"none": 4, "softmax": 1}, raw, soft, meta) is True
+    out = capsys.readouterr().out
+    assert "✓ none     predicted 4, measured 4.0000" in out and "✓ softmax  predicted 1, measured 1.0000" in out
+    assert check_intensity({"none": 1, "softmax": 1}, raw, soft, meta) is False
+    assert "✗ none     predicted 1, measured 4.0000" in capsys.readouterr().out
+    assert VERDICTS == [("intensity", PASSED), ("intensity", FAILED)]
