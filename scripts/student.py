@@ -32,8 +32,8 @@ import bookctl  # noqa: E402
 ROOT = bookctl.ROOT
 STUDENT = Path("student")          # the student edition's book folder (path_to_book of its build)
 NOTEBOOKS = STUDENT / bookctl.CHAPTERS
-NOTE = ("*Student edition: the solutions are not in this notebook. Write your answer in each cell "
-        "marked `# your code here`, then run the checker cell under it. To hand in, download the "
+NOTE = ("*Student edition: the solutions are not in this notebook. Write your answer in the cell "
+        "under each exercise, then run the checker cell that follows it. To hand in, download the "
         "notebook (File → Download → Download .ipynb).*")
 
 _DIRECTIVE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([\w:-]+)\}[ \t]*(.*)$")
@@ -249,8 +249,10 @@ def student_notebook(md: Path, root: Path = ROOT):
             cell.source = plain_markdown(cell.source, root, page).strip("\n")
     # A {solution} block alone in its cell leaves an empty cell behind.
     nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
-    if exercises:
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(NOTE))
+    if exercises:  # under the chapter's title
+        title = next((k for k, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                      and re.search(r"^# ", c.source, re.M)), -1)
+        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(NOTE))
     nb.metadata.pop("jupytext", None)  # not paired: generated from the chapter's .md
     nb.metadata["recbook"] = {"chapter": md.stem, "edition": "student",
                               "exercises": [{"label": e.label, "number": e.number, "title": e.title}
