@@ -191,3 +191,15 @@ def test_no_hand_written_exercise_or_section_numbers():
         for k, line in enumerate(md.read_text().splitlines(), 1):
             found = re.search(r"\b(exercise|section)s? \d+", line, re.I)
             assert not found, f"{md.relative_to(ROOT)}:{k}: {found.group(0)!r}: use {{numref}}/{{ref}} to its label"
+
+
+def test_student_book_launch_buttons_open_the_student_notebooks(tmp_path):
+    """The theme's launch button opens {repository.path_to_book}/{page}.ipynb on Colab: in the
+    student edition's build that is student/chapters/<name>.ipynb, which the repository holds."""
+    dest = bookctl.student_sources(tmp_path / "student-src")
+    book_path = bookctl.config(dest)["repository"]["path_to_book"]
+    assert book_path == "student"
+    for page in bookctl.toc_files(dest):
+        if (dest / f"{page}.ipynb").exists():
+            assert (ROOT / book_path / f"{page}.ipynb").exists(), f"{book_path}/{page}.ipynb missing"
+    assert bookctl.config(ROOT)["repository"]["path_to_book"] == "", "the full book opens chapters/"
