@@ -128,3 +128,18 @@ def test_a_checker_that_raises_or_records_nothing_fails_the_exercise(capsys):
         'M {"exercise": "ex-b", "status": "failed", "note": "the checker recorded no verdict"}',
         'M {"exercise": "ex-c", "status": "failed", "note": ""}',
     ]
+
+
+def test_frameworks_option_runs_one_frameworks_cells(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECBOOK_FRAMEWORKS", raising=False)  # restored after the test
+    monkeypatch.delenv("RECBOOK_PROGRESS", raising=False)
+    nb = _reduced_student_notebook()
+    _answer(nb, "my_squash", "%%pytorch\n" + _solution("my_squash"))
+    nbformat.write(nb, tmp_path / "dan.ipynb")
+    squash = nb.metadata["recbook"]["exercises"][0]["label"]
+    _, result = grade.grade_notebook(tmp_path / "dan.ipynb", timeout=60, frameworks="pytorch")
+    assert result[squash] == {"status": "passed", "note": ""}
+    # Graded with TensorFlow only, the answer's PyTorch cell is skipped: the name is undefined.
+    _, result = grade.grade_notebook(tmp_path / "dan.ipynb", timeout=60, frameworks="tensorflow")
+    assert result[squash] == {"status": "failed", "note": "the checker raised NameError: name "
+                                                          "'my_squash' is not defined"}
