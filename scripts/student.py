@@ -133,7 +133,8 @@ def _bibliography(bib: Path) -> dict[str, dict[str, str]]:
         eprint = entry.fields.get("eprint")
         full = (f"{names} ({entry.fields['year']}). {text(entry.fields['title'])}. {venue}."
                 + (f" [arXiv:{eprint}](https://arxiv.org/abs/{eprint})." if eprint else ""))
-        out[key] = {"short": short, "year": entry.fields["year"], "full": full, "sort": f"{last[0]} {entry.fields['year']}"}
+        year = entry.fields["year"]
+        out[key] = {"short": short, "year": year, "full": full, "sort": f"{last[0]} {year}"}
     return out
 
 
@@ -201,7 +202,8 @@ def plain_markdown(text: str, root: Path = ROOT, page: str = "") -> str:
     GitHub render)."""
     lines = text.split("\n")
     for start, end, name, arg, options, body in reversed(list(_directives(text))):
-        lines[start:end + 1] = _directive(name, arg, options, plain_markdown(body, root, page), root, page).split("\n")
+        body = plain_markdown(body, root, page)
+        lines[start:end + 1] = _directive(name, arg, options, body, root, page).split("\n")
     out = []
     for line in lines:
         m = _TARGET.match(line)
