@@ -166,6 +166,11 @@ def grade_notebook(path: Path, chapter: str | None = None, timeout: int = 900,
     return chapter, out
 
 
+def column(exercise: dict) -> str:
+    """An exercise's column: its number in the book, or its label when it has none."""
+    return f"Exercise {exercise['number']}" if exercise["number"] is not None else exercise["label"]
+
+
 def grade(folder: Path, chapter: str | None = None, timeout: int = 900,
           frameworks: str | None = None) -> tuple[list[str], list[dict]]:
     """The table: (columns, rows) with one row per student."""
@@ -176,18 +181,19 @@ def grade(folder: Path, chapter: str | None = None, timeout: int = 900,
         ch, res = grade_notebook(path, chapter, timeout, frameworks=frameworks)
         chapters.add(ch)
         results.setdefault(name, {}).update(res)
-    exercises = sorted((ex for ch in chapters for ex in reference(ch)[0]), key=lambda e: e["number"])
-    columns = ["student"] + [f"Exercise {e['number']}" for e in exercises] + ["passed", "notes"]
+    exercises = sorted((ex for ch in chapters for ex in reference(ch)[0]),
+                       key=lambda e: (e["number"] is None, e["number"] or 0, e["label"]))
+    columns = ["student"] + [column(e) for e in exercises] + ["passed", "notes"]
     rows = []
     for name in sorted(results):
         row = {"student": name}
         notes = []
         for e in exercises:
             r = results[name].get(e["label"], {"status": NOT_ATTEMPTED, "note": "not handed in"})
-            row[f"Exercise {e['number']}"] = r["status"]
+            row[column(e)] = r["status"]
             if r["note"]:
-                notes.append(f"Exercise {e['number']}: {r['note']}")
-        passed = sum(row[f"Exercise {e['number']}"] == "passed" for e in exercises)
+                notes.append(f"{column(e)}: {r['note']}")
+        passed = sum(row[column(e)] == "passed" for e in exercises)
         row["passed"] = f"{passed}/{len(exercises)}"
         row["notes"] = "; ".join(notes)
         rows.append(row)

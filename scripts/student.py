@@ -47,7 +47,7 @@ _ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "atten
 @dataclass(frozen=True)
 class Exercise:
     label: str
-    number: int     # as the HTML book numbers it: one count over the whole book, in toc order
+    number: int | None  # as the HTML book numbers it: one count over the book, in toc order
     title: str
     page: str       # e.g. "chapters/din"
 
@@ -85,8 +85,8 @@ def _markdown_cells(md: Path):
 @functools.lru_cache(maxsize=8)
 def _book(root: Path) -> tuple[dict[str, Exercise], dict[str, tuple[str, str]]]:
     """Every exercise of the book, numbered, and the (section title, page) of every `(label)=`
-    target; the key "" of the second maps each page to its title."""
-    exercises, sections = {}, {}
+    target; in the second, the key ("", page) maps each page to its title."""
+    exercises, sections, count = {}, {}, 0
     for page in bookctl.toc_files(root):
         md = root / f"{page}.md"
         for text in _markdown_cells(md):
@@ -105,7 +105,9 @@ def _book(root: Path) -> tuple[dict[str, Exercise], dict[str, tuple[str, str]]]:
                 if name == "exercise":
                     if "label" not in options:
                         raise ValueError(f"{page}.md: exercise {arg!r} has no :label:")
-                    exercises[options["label"]] = Exercise(options["label"], len(exercises) + 1, arg, page)
+                    # sphinx-exercise counts every exercise not marked :nonumber:
+                    number = None if "nonumber" in options else (count := count + 1)
+                    exercises[options["label"]] = Exercise(options["label"], number, arg, page)
     return exercises, sections
 
 
@@ -184,7 +186,8 @@ def _directive(name: str, arg: str, options: dict, body: str, root: Path, page: 
     where = f"{page}.md"
     if name == "exercise":
         ex = book(root)[0][options["label"]]
-        return f'<a id="{ex.label}"></a>\n\n### Exercise {ex.number} ({ex.title})\n\n{body}'
+        name = "Exercise" if ex.number is None else f"Exercise {ex.number}"
+        return f'<a id="{ex.label}"></a>\n\n### {name} ({ex.title})\n\n{body}'
     if name in _ADMONITIONS:
         title = arg if name == "admonition" else name.capitalize() + (f": {arg}" if arg else "")
         return "\n".join(f"> {ln}".rstrip() for ln in f"**{title}**\n\n{body}".split("\n"))
