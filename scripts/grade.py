@@ -29,6 +29,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -117,18 +118,19 @@ def grading_notebook(nb, exercises: list[dict], checks: dict[str, str], mark: st
 
 
 def run(nb, timeout: int, workdir: Path, frameworks: str | None) -> str | None:
-    """Execute `nb` in place; None, or why the run stopped early."""
+    """Execute `nb` in place in `workdir`; None, or why the run stopped early."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    # The kernel inherits this process's environment: plain log lines, maybe one framework.
-    os.environ["RECBOOK_PROGRESS"] = "log"
+    # The kernel's environment: plain log lines, maybe one framework, and the chapters' claim
+    # records kept out of the teacher's own (recbook.claims.claims_dir).
+    env = {**os.environ, "RECBOOK_PROGRESS": "log", "RECBOOK_CLAIMS": str(Path(workdir) / "claims")}
     if frameworks:
-        os.environ["RECBOOK_FRAMEWORKS"] = frameworks
+        env["RECBOOK_FRAMEWORKS"] = frameworks
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(workdir)}})
     try:
-        client.execute()
+        client.execute(env=env)
     except DeadKernelError as err:
         return f"the kernel died ({err})"
     except Exception as err:  # noqa: BLE001 - reported in the table, the other students go on
@@ -149,14 +151,16 @@ def verdicts(nb, mark: str) -> dict[str, dict]:
 
 
 def grade_notebook(path: Path, chapter: str | None = None, timeout: int = 900,
-                   workdir: Path | None = None, frameworks: str | None = None) -> tuple[str, dict[str, dict]]:
-    """Grade one submitted notebook: (chapter, {label: {"status", "note"}})."""
+                   frameworks: str | None = None) -> tuple[str, dict[str, dict]]:
+    """Grade one submitted notebook: (chapter, {label: {"status", "note"}}). It runs in an empty
+    folder of its own, as on Colab: whatever it writes is deleted afterwards."""
     nb = nbformat.read(path, as_version=4)
     chapter = chapter_of(nb, path, chapter)
     exercises, checks = reference(chapter)
     mark = f"RECBOOK-GRADE-{secrets.token_hex(8)} "
     run_nb = grading_notebook(nb, exercises, checks, mark)
-    stopped = run(run_nb, timeout, workdir or ROOT / bookctl.CHAPTERS, frameworks)
+    with tempfile.TemporaryDirectory(prefix="recbook-grade-") as workdir:
+        stopped = run(run_nb, timeout, Path(workdir), frameworks)
     found = verdicts(run_nb, mark)
     out = {}
     for ex in exercises:

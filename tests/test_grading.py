@@ -2,6 +2,7 @@
 wrong and not at all by different students, graded by the command a teacher runs."""
 import csv
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,8 +132,7 @@ def test_a_checker_that_raises_or_records_nothing_fails_the_exercise(capsys):
 
 
 def test_frameworks_option_runs_one_frameworks_cells(tmp_path, monkeypatch):
-    monkeypatch.delenv("RECBOOK_FRAMEWORKS", raising=False)  # restored after the test
-    monkeypatch.delenv("RECBOOK_PROGRESS", raising=False)
+    monkeypatch.delenv("RECBOOK_FRAMEWORKS", raising=False)
     nb = _reduced_student_notebook()
     _answer(nb, "my_squash", "%%pytorch\n" + _solution("my_squash"))
     nbformat.write(nb, tmp_path / "dan.ipynb")
@@ -143,3 +143,4 @@ def test_frameworks_option_runs_one_frameworks_cells(tmp_path, monkeypatch):
     _, result = grade.grade_notebook(tmp_path / "dan.ipynb", timeout=60, frameworks="tensorflow")
     assert result[squash] == {"status": "failed", "note": "the checker raised NameError: name "
                                                           "'my_squash' is not defined"}
+    assert "RECBOOK_FRAMEWORKS" not in os.environ  # the kernel's environment, not the grader's
