@@ -281,7 +281,7 @@ def _expected(root: Path) -> dict[Path, str]:
 def sync(root: Path = ROOT) -> list[Path]:
     """Write student/chapters/*.ipynb; remove those without a chapter. Returns what changed."""
     root = Path(root)
-    _book.cache_clear()
+    _book.cache_clear(), _bibliography.cache_clear()  # the chapters may have changed
     expected, changed = _expected(root), []
     (root / NOTEBOOKS).mkdir(parents=True, exist_ok=True)
     for path, text in expected.items():
@@ -297,7 +297,7 @@ def sync(root: Path = ROOT) -> list[Path]:
 
 def check(root: Path = ROOT) -> list[str]:
     root = Path(root)
-    _book.cache_clear()
+    _book.cache_clear(), _bibliography.cache_clear()  # the chapters may have changed
     expected, problems = _expected(root), []
     for path, text in expected.items():
         rel = path.relative_to(root)
