@@ -32,6 +32,7 @@ def test_book_builds_every_toc_page(tmp_path):
     result = _run_build(ROOT, tmp_path)
     # kept beside the HTML (pytest keeps its last temporary folders): MyST-NB's "Executed
     # notebook in N seconds" lines are the per-chapter times bench/RESULTS.md reports
+    (tmp_path / "_build").mkdir(exist_ok=True)
     (tmp_path / "_build" / "build.log").write_text(result.stdout + result.stderr)
     log = result.stdout[-4000:] + result.stderr[-4000:]
     assert result.returncode == 0, f"book build failed:\n{log}"
