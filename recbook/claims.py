@@ -347,16 +347,49 @@ def evidence_text(results: dict, order, metrics, noise: dict | None = None,
 
 # ------------------------------------------------------------------------------ the records
 
+def _usable(path: Path) -> bool:
+    """Whether records can be written in ``path`` (created if missing)."""
+    probe = path / f".probe.{uuid.uuid4().hex}.tmp"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
 def claims_dir(directory=None) -> Path:
-    """Where records live: ``directory``, else $RECBOOK_CLAIMS, else <data cache>/claims."""
-    if directory is None:
-        directory = os.environ.get(ENV_VAR)
-    if directory is None:
-        from recbook.data.fetch import cache_dir
-        directory = cache_dir() / "claims"
-    path = Path(directory).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where records live: ``directory``, else $RECBOOK_CLAIMS, else <data cache>/claims.
+
+    The default needs no writable data cache: when ``$RECBOOK_DATA`` is read-only (a shared
+    dataset folder) or not a folder, the records go to ``<temp dir>/recbook-claims`` with a
+    warning, so a chapter's claims cell runs on the built-in data all the same. A folder
+    named explicitly (argument or $RECBOOK_CLAIMS) must be writable: its error names it."""
+    named = directory if directory is not None else os.environ.get(ENV_VAR)
+    if named is not None:
+        path = Path(named).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(e.errno, f"the claims folder {path} cannot be created "
+                          f"({e.strerror or e}); set ${ENV_VAR} to a writable folder") from e
+        return path
+    from recbook.data.fetch import cache_dir
+    try:
+        path = cache_dir() / "claims"
+        reason = "" if _usable(path) else f"{path} is not writable"
+    except OSError as e:  # $RECBOOK_DATA names a file, or cannot be created
+        reason = str(e)
+    if not reason:
+        return path
+    import tempfile
+    import warnings
+    fallback = Path(tempfile.gettempdir()) / "recbook-claims"
+    fallback.mkdir(parents=True, exist_ok=True)
+    warnings.warn(f"claim records go to {fallback}: {reason} (set ${ENV_VAR} to choose)",
+                  stacklevel=2)
+    return fallback
 
 
 def _commit() -> str | None:

@@ -8,16 +8,21 @@ from __future__ import annotations
 import copy
 
 PRESETS: dict[str, dict[str, dict]] = {
-    # DIN: keys are DIN/BaseModel constructor arguments plus data and training ones. "full" is
-    # the official demo (zhougr1993/DeepInterestNetwork, din/): item 64 + category 64, attention
-    # MLP 80-40, final MLP 200-80, SGD lr 1.0, batch 32. As the demo's model.py and train.py
-    # really train it: the attention scores go through a masked softmax scaled by 1/sqrt(d)
-    # (attention="softmax"), gradients are clipped to global norm 5 (clip_norm=5), and the rate
-    # drops to 0.1 after 336,000 steps (not reproduced: fit() decays per epoch; the demo's drop
-    # comes after ~12 epochs of its Electronics data). Without the softmax and the clip (this
-    # preset before, and the paper's unnormalised weights) SGD at 1.0 sums up to 100 raw
-    # behaviours and the loss is NaN within 6 steps on MovieLens-100K; with the clip alone it
-    # stays finite but the logits grow to hundreds. tests/test_full_presets.py trains it there.
+    # DIN: keys are DIN/BaseModel constructor arguments plus data and training ones. "full"
+    # mixes two sources. From the official demo (zhougr1993/DeepInterestNetwork, din/model.py
+    # and train.py): item 64 + category 64, attention MLP 80-40-1 with sigmoids on
+    # [q, k, q − k, q ⊙ k], SGD lr 1.0, batch 32. From the paper (its Fig. 2): the final MLP
+    # 200-80 with PReLU on the concatenated features. The demo's own top network is another
+    # one, not reproduced: the pooled history goes through batch norm and a 128-unit dense layer
+    # (u), then batch norm on [u, i, u ⊙ i] and an 80-40-1 MLP with sigmoids, plus an item bias.
+    # As the demo's model.py and train.py really train it: the attention scores go through a
+    # masked softmax scaled by 1/sqrt(d) (attention="softmax"), gradients are clipped to global
+    # norm 5 (clip_norm=5), and the rate drops to 0.1 after 336,000 steps (not reproduced:
+    # fit() decays per epoch; the demo's drop comes after ~12 epochs of its Electronics data).
+    # Without the softmax and the clip (this preset before, and the paper's unnormalised
+    # weights) SGD at 1.0 sums up to 100 raw behaviours and the loss is NaN within 6 steps on
+    # MovieLens-100K; with the clip alone it stays finite but the logits grow to hundreds.
+    # tests/test_full_presets.py trains it there.
     # "quick": the built-in data,
     # small embeddings, Adam, and PReLU inside the activation unit as the paper's Fig. 2 draws
     # it (the official code's sigmoids leave the weights nearly uniform in a CPU budget);
@@ -206,14 +211,19 @@ GPU_OVERRIDES: dict[str, dict] = {
 
 
 def has_gpu() -> bool:
-    """A CUDA GPU visible to PyTorch (a dependency of recbook) or to TensorFlow (asked only when
-    already imported: importing it just to ask takes seconds)."""
+    """A CUDA GPU visible to a framework this process has already imported (torch or
+    TensorFlow). When neither is imported yet, the answer comes from the NVIDIA driver's device
+    files (/dev/nvidia0, ...), not from a framework: importing one just to ask takes seconds, and
+    would pull torch into a TensorFlow-only session.
+    """
+    import glob
     import sys
 
-    import torch
-    if torch.cuda.is_available():
+    torch, tf = sys.modules.get("torch"), sys.modules.get("tensorflow")
+    if torch is None and tf is None:
+        return bool(glob.glob("/dev/nvidia[0-9]*"))
+    if torch is not None and torch.cuda.is_available():
         return True
-    tf = sys.modules.get("tensorflow")
     return bool(tf is not None and tf.config.list_physical_devices("GPU"))
 
 

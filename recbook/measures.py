@@ -420,8 +420,11 @@ class SeedSummary:
         return len(self.values)
 
     def __str__(self) -> str:
+        # a ratio to a baseline of 0 (e.g. a rank correlation against uniform weights) means
+        # nothing: the difference is the figure to read then
+        ratio = f"×{self.ratio_mean:.2f}; " if np.isfinite(self.ratio_mean) else ""
         return (f"{self.name} {self.mean:.3f} ± {self.std:.3f} vs {self.baseline_name} "
-                f"{self.baseline_mean:.3f} ± {self.baseline_std:.3f} (×{self.ratio_mean:.2f}; "
+                f"{self.baseline_mean:.3f} ± {self.baseline_std:.3f} ({ratio}"
                 f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''})")
 
 

@@ -79,8 +79,8 @@ def auc(labels, scores) -> float:
 
 
 def gauc(users, labels, scores, weights=None) -> float:
-    """DIN's group AUC: ``sum_i w_i AUC_i / sum_i w_i`` over users ``i`` (Metrics, Sec. 6 of
-    arXiv 1706.06978: w_i = number of impressions of user i).
+    """DIN's group AUC: ``sum_i w_i AUC_i / sum_i w_i`` over users ``i`` (eq. 10 of
+    arXiv 1706.06978, in its Metrics paragraph: w_i = number of impressions of user i).
 
     ``weights`` are per-sample (default 1, so a user's weight is its number of impressions);
     pass ``labels`` as weights to weight users by their clicks instead. Users whose samples are
@@ -140,8 +140,9 @@ def log_loss(labels, probs, eps: float = 1e-7) -> float:
 # ranking metrics at K from ranked lists
 
 
-def _truth_matrix(truth, n_rows: int) -> np.ndarray:
-    """Ground truth as an int64 [B, M] matrix of distinct item ids, 0-padded.
+def _truth_matrix(truth, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth as an int64 [B, M] matrix of distinct item ids, 0-padded, and the length of
+    each row as given, repeats included (its non-zero entries).
 
     Accepts a [B] vector (one target per row), a 0-padded [B, M] matrix, or a sequence of B
     iterables of item ids (sets, lists, arrays)."""
@@ -151,8 +152,11 @@ def _truth_matrix(truth, n_rows: int) -> np.ndarray:
             t = t[:, None]
         if t.ndim != 2:
             raise ValueError(f"truth must be [B] or [B, M], got shape {truth.shape}")
+        n_raw = (t != 0).sum(axis=1)
     else:
-        rows = [np.unique(np.asarray(list(r), dtype=np.int64)) for r in truth]
+        raw = [np.asarray(list(r), dtype=np.int64) for r in truth]
+        n_raw = np.array([(r != 0).sum() for r in raw], dtype=np.int64)
+        rows = [np.unique(r) for r in raw]
         t = np.zeros((len(rows), max((len(r) for r in rows), default=0)), dtype=np.int64)
         for i, r in enumerate(rows):
             t[i, :len(r)] = r
@@ -166,11 +170,12 @@ def _truth_matrix(truth, n_rows: int) -> np.ndarray:
     empty = np.flatnonzero((t == 0).all(axis=1))
     if empty.size:
         raise ValueError(f"truth rows {empty[:5].tolist()} have no target item (all padding)")
-    return t
+    return t, n_raw
 
 
-def _hits(ranked, truth, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """hits [B, k] (ranked[b, j] is a true item) and |truth| per row."""
+def _hits(ranked, truth, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """hits [B, k] (ranked[b, j] is a true item), |truth| per row (distinct items) and the
+    length of each truth row as given (repeats included)."""
     r = np.asarray(ranked)
     if r.ndim != 2:
         raise ValueError(f"ranked must be [B, L] item ids, got shape {r.shape}")
@@ -183,20 +188,27 @@ def _hits(ranked, truth, k: int) -> tuple[np.ndarray, np.ndarray]:
         row = int(np.flatnonzero(dup.any(axis=1))[0])
         raise ValueError(f"ranked row {row} lists an item twice in its top {k}; de-duplicate "
                          "first (recbook.retrieval merges interests that way)")
-    t = _truth_matrix(truth, r.shape[0])
+    t, n_raw = _truth_matrix(truth, r.shape[0])
     hits = ((r[:, :, None] == t[:, None, :]) & (t[:, None, :] != 0)).any(axis=2)
     hits &= r != 0  # id 0 fills lists that ran out of items: never a hit
-    return hits, (t != 0).sum(axis=1)
+    return hits, (t != 0).sum(axis=1), n_raw
 
 
 def _discounts(n: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, n + 2))  # position j (0-based) -> 1 / log2(j + 2)
 
 
-def _per_row(ranked, truth, k: int, ideal: str = "truth") -> dict[str, np.ndarray]:
+RECALL_DENOMINATORS = ("distinct", "raw")
+
+
+def _per_row(ranked, truth, k: int, ideal: str = "truth",
+             recall_denominator: str = "distinct") -> dict[str, np.ndarray]:
     if ideal not in ("truth", "hits"):
         raise ValueError(f"ideal must be 'truth' or 'hits', got {ideal!r}")
-    hits, n_true = _hits(ranked, truth, k)
+    if recall_denominator not in RECALL_DENOMINATORS:
+        raise ValueError(f"recall_denominator must be one of {RECALL_DENOMINATORS}, got "
+                         f"{recall_denominator!r}")
+    hits, n_true, n_raw = _hits(ranked, truth, k)
     n_hit = hits.sum(axis=1)
     disc = _discounts(k)
     dcg = (hits * disc).sum(axis=1)
@@ -204,17 +216,25 @@ def _per_row(ranked, truth, k: int, ideal: str = "truth") -> dict[str, np.ndarra
     idcg = cum[np.minimum(n_true, k)] if ideal == "truth" else cum[n_hit]
     first = np.where(n_hit > 0, hits.argmax(axis=1) + 1, 0)
     return {
-        "recall": n_hit / n_true,
+        "recall": n_hit / (n_true if recall_denominator == "distinct" else n_raw),
         "hit_rate": (n_hit > 0).astype(np.float64),
         "ndcg": np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0),
         "mrr": np.divide(1.0, first, out=np.zeros(first.shape), where=first > 0),
     }
 
 
-def recall_at_k(ranked, truth, k: int) -> float:
+def recall_at_k(ranked, truth, k: int, recall_denominator: str = "distinct") -> float:
     """Mean over rows of |top-k ∩ truth| / |truth|. ``ranked`` [B, L] item ids, best first;
-    ``truth`` a [B] vector (then recall == hit rate), a 0-padded [B, M] matrix or B sets."""
-    return float(_per_row(ranked, truth, k)["recall"].mean())
+    ``truth`` a [B] vector (then recall == hit rate), a 0-padded [B, M] matrix or B sets/lists.
+
+    ``recall_denominator``: "distinct" (default) divides by the number of distinct true items,
+    so a user who revisits an item is not asked to retrieve it twice (recall 1 is reachable);
+    "raw" divides by the length of the truth row as given, repeats included, as ComiRec's
+    official evaluation does (src/train.py, ``len(iid_list)``). The numerator is the same:
+    a top-k list holds each item once.
+    """
+    return float(_per_row(ranked, truth, k, recall_denominator=recall_denominator)
+                 ["recall"].mean())
 
 
 def hit_rate_at_k(ranked, truth, k: int) -> float:
@@ -241,11 +261,13 @@ def mrr_at_k(ranked, truth, k: int) -> float:
     return float(_per_row(ranked, truth, k)["mrr"].mean())
 
 
-def ranking_metrics(ranked, truth, ks=(20, 50), ideal: str = "truth") -> dict[str, float]:
-    """All four metrics for every k in ``ks``: keys ``recall@20``, ``hit_rate@20``, ..."""
+def ranking_metrics(ranked, truth, ks=(20, 50), ideal: str = "truth",
+                    recall_denominator: str = "distinct") -> dict[str, float]:
+    """All four metrics for every k in ``ks``: keys ``recall@20``, ``hit_rate@20``, ...
+    (``ideal``: see ``ndcg_at_k``; ``recall_denominator``: see ``recall_at_k``)."""
     out = {}
     for k in ks:
-        for name, v in _per_row(ranked, truth, k, ideal).items():
+        for name, v in _per_row(ranked, truth, k, ideal, recall_denominator).items():
             out[f"{name}@{k}"] = float(v.mean())
     return out
 

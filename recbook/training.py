@@ -74,9 +74,15 @@ class EpochProgress:
             self.bar.close()
 
 
-def epoch_line(row: dict, desc: str | None) -> str:
+def epoch_line(row: dict, desc: str | None, monitor: str | None = None) -> str:
+    """One log line per epoch. With a ``monitor``, only the training losses and the monitored
+    validation figure are printed (the book's column holds about 80 characters; every figure
+    stays in the History)."""
+    keep = (lambda k: k.startswith("train_") or k == f"valid_{monitor}") if monitor else \
+        (lambda k: True)
     parts = [f"{desc}" if desc else "", f"epoch {row['epoch']}"]
-    parts += [f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "seconds")]
+    parts += [f"{k} {v:.4f}" for k, v in row.items()
+              if k not in ("epoch", "seconds") and keep(k)]
     parts.append(f"{row['seconds']:.1f}s")
     return " | ".join(p for p in parts if p)
 
@@ -140,7 +146,7 @@ def run_epochs(step, train, evaluate, epochs, batch_size, seed, stopper, desc,
             history.best = dict(row)
             on_best()
         if mode != "none":
-            print(epoch_line(row, desc), flush=True)
+            print(epoch_line(row, desc, stopper.monitor), flush=True)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         if stopper.should_stop:

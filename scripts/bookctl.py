@@ -6,6 +6,8 @@
     python scripts/bookctl.py build [--out DIR]      # the executed HTML book (default _build)
     python scripts/bookctl.py student [--out DIR]    # without solutions (default _build/student)
 
+`sync` and `check` also cover the student notebooks student/chapters/*.ipynb (scripts/student.py).
+
 The repository URL lives only in _config.yml (`repository.url`); `sync` writes the copies that
 must hold it literally (Colab has no _config.yml): each chapter's install cell and two generated
 blocks in README.md. Chapters are MyST text notebooks chapters/*.md, paired with chapters/*.ipynb
@@ -32,6 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = "chapters"
 INSTALL_TAG = "install"
 SOLUTION_TAG = "solution"
+# Colab shows a code cell whose first line is `#@title ...` and whose metadata has
+# "cellView": "form" folded to that title: a reader sees the stub before the solution. The HTML
+# book drops the title line again (_ext/colab_forms.py), so its solution cells are unchanged.
+SOLUTION_TITLE = "#@title Solution"
 FRAMEWORK_TAGS = ("pytorch", "tensorflow")
 GITHUB_URL = re.compile(r"github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?(?=[/\s\"'`)#>@]|$)")
 
@@ -155,6 +161,16 @@ def cell_signature(nb) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source.strip(), tuple(sorted(tags(c)))) for c in nb.cells]
 
 
+def fold_solutions(nb):
+    """Fold every solution-tagged code cell in Colab's form view (see SOLUTION_TITLE)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and SOLUTION_TAG in tags(cell):
+            if not cell.source.startswith(SOLUTION_TITLE):
+                cell.source = f"{SOLUTION_TITLE}\n{cell.source}"
+            cell.metadata["cellView"] = "form"
+    return nb
+
+
 def _write_ipynb(nb, path: Path) -> None:
     seen = set()
     for cell in nb.cells:
@@ -185,7 +201,7 @@ def sync_chapter(md: Path, url: str) -> bool:
     ipynb = md.with_suffix(".ipynb")
     before = ipynb.read_text() if ipynb.exists() else None
     if not md.name.startswith("_"):
-        _write_ipynb(nb, ipynb)
+        _write_ipynb(fold_solutions(nb), ipynb)
     return before != (ipynb.read_text() if ipynb.exists() else None)
 
 
@@ -233,12 +249,15 @@ def check_pairs(root: Path = ROOT) -> list[str]:
         if not ipynb.exists():
             problems.append(f"{ipynb.relative_to(root)} missing: run `make sync`")
             continue
-        a, b = jupytext.read(md), jupytext.read(ipynb)
+        a, b = fold_solutions(jupytext.read(md)), jupytext.read(ipynb)
         if cell_signature(a) != cell_signature(b):
             first = next((k for k, (x, y) in enumerate(zip(cell_signature(a), cell_signature(b))) if x != y),
                          min(len(a.cells), len(b.cells)))
             problems.append(f"{md.relative_to(root)} and its .ipynb differ (first at cell {first}): run `make sync`")
         raw = json.loads(ipynb.read_text())
+        if any(c.get("metadata", {}).get("cellView") != "form" for c in raw["cells"]
+               if SOLUTION_TAG in c.get("metadata", {}).get("tags", [])):
+            problems.append(f"{ipynb.relative_to(root)}: a solution cell is not folded for Colab; run `make sync`")
         if any(c.get("outputs") or c.get("execution_count") for c in raw["cells"] if c["cell_type"] == "code"):
             problems.append(f"{ipynb.relative_to(root)} has outputs: the .ipynb is kept stripped; run `make sync`")
     names = {md.stem for md in mds}
@@ -314,9 +333,26 @@ def check_repo_urls(root: Path = ROOT) -> list[str]:
     return problems
 
 
+def _student():
+    """scripts/student.py, imported on first use (it imports this module)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import student
+
+    return student
+
+
+def check_student(root: Path = ROOT) -> list[str]:
+    """student/chapters/*.ipynb are what scripts/student.py generates from the chapters."""
+    return _student().check(root)
+
+
+def sync_student(root: Path = ROOT) -> list[Path]:
+    return _student().sync(root)
+
+
 def check_all(root: Path = ROOT) -> list[str]:
     return (check_pairs(root) + check_install_cells(root) + check_framework_cells(root)
-            + check_readme(root) + check_repo_urls(root))
+            + check_readme(root) + check_repo_urls(root) + check_student(root))
 
 
 # ------------------------------------------------------------------------------------ MathJax
@@ -436,12 +472,17 @@ def student_sources(dest: Path, root: Path = ROOT) -> Path:
     cfg = config(dest)
     cfg.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     cfg["title"] = cfg["title"] + " (student edition)"
+    # The launch buttons open {path_to_book}/{page}.ipynb: the student notebooks, not the chapters.
+    cfg.setdefault("repository", {})["path_to_book"] = _student().STUDENT.as_posix()
     (dest / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return dest
 
 
 def build_student(out: Path) -> int:
     out = Path(out)
+    for path in sync_student():  # the notebooks its launch buttons open, kept in the repository
+        print(f"synced {path.relative_to(ROOT)}")
+    print(f"student notebooks: {_student().NOTEBOOKS}/*.ipynb")
     with tempfile.TemporaryDirectory(prefix="recbook-student-") as tmp:
         src = student_sources(Path(tmp) / "src")
         code = build(src, Path(tmp) / "out")
@@ -466,6 +507,8 @@ def main(argv=None) -> int:
                 print(f"synced {md.relative_to(ROOT)}")
         if sync_readme():
             print("synced README.md")
+        for path in sync_student():
+            print(f"synced {path.relative_to(ROOT)}")
         return 0
     if args.command == "check":
         problems = check_all()

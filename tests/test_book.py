@@ -30,6 +30,10 @@ def _run_build(src: Path, out: Path) -> subprocess.CompletedProcess:
 def test_book_builds_every_toc_page(tmp_path):
     """The whole book, executed, as `make book` builds it; every page of the toc gives HTML."""
     result = _run_build(ROOT, tmp_path)
+    # kept beside the HTML (pytest keeps its last temporary folders): MyST-NB's "Executed
+    # notebook in N seconds" lines are the per-chapter times bench/RESULTS.md reports
+    (tmp_path / "_build").mkdir(exist_ok=True)
+    (tmp_path / "_build" / "build.log").write_text(result.stdout + result.stderr)
     log = result.stdout[-4000:] + result.stderr[-4000:]
     assert result.returncode == 0, f"book build failed:\n{log}"
     html = tmp_path / "_build" / "html"

@@ -249,3 +249,28 @@ def test_directory_argument_and_default(tmp_path, monkeypatch):
     assert claims.claims_dir() == tmp_path / "cache" / "claims"
     claims.record("mind.beats_youtube", "reversed", "x", "synthetic", directory=tmp_path / "d")
     assert (tmp_path / "d" / "mind.beats_youtube@synthetic.json").exists()
+
+
+def test_read_only_data_cache_falls_back_for_records(tmp_path, monkeypatch):
+    """A read-only $RECBOOK_DATA (or one naming a file) must not break the claims cell."""
+    import tempfile
+    monkeypatch.delenv(claims.ENV_VAR, raising=False)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("RECBOOK_DATA", str(tmp_path / "file"))
+    with pytest.warns(UserWarning, match="recbook-claims.*is a file"):
+        rec = claims.record("din.beats_base", "reproduced", "AUC 0.8 vs 0.7", "synthetic")
+    assert (tmp_path / "tmp" / "recbook-claims" / "din.beats_base@synthetic.json").exists()
+    assert rec["verdict"] == "reproduced"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    monkeypatch.setenv("RECBOOK_DATA", str(ro))
+    real = type(ro).write_text
+
+    def read_only(self, *a, **k):  # root ignores chmod: refuse writes under ro/ by hand
+        if ro in self.parents:
+            raise OSError(30, "Read-only file system", str(self))
+        return real(self, *a, **k)
+    monkeypatch.setattr(type(ro), "write_text", read_only)
+    with pytest.warns(UserWarning, match="is not writable"):
+        assert claims.claims_dir() == tmp_path / "tmp" / "recbook-claims"

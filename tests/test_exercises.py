@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from recbook.exercises import check
+from recbook.exercises.check import FAILED, NOT_ATTEMPTED, PASSED, VERDICTS
 
 
 def softmax(x):
@@ -36,7 +37,7 @@ def test_wrong_answer_is_reported_with_the_hint(capsys):
 def test_shape_and_type_mistakes_are_named(capsys):
     assert check(lambda x: softmax(x)[0], softmax, make_inputs, name="f") is False
     assert "expected shape" in capsys.readouterr().out
-    assert check(lambda x: None, softmax, make_inputs, name="f") is False
+    assert check(lambda x: [None], lambda x: [x], make_inputs, name="f") is False
     assert "got NoneType" in capsys.readouterr().out
     assert check(lambda x: (x, x), lambda x: {"a": x}, make_inputs, name="f") is False
     assert "expected a dict with keys ['a']" in capsys.readouterr().out
@@ -44,11 +45,11 @@ def test_shape_and_type_mistakes_are_named(capsys):
 
 def test_exception_in_the_readers_function_is_reported_not_raised(capsys):
     def mine(x):
-        raise NotImplementedError("write me")
+        raise ValueError("write me")
 
     assert check(mine, softmax, make_inputs, hint="start from np.exp") is False
     out = capsys.readouterr().out
-    assert "mine raised NotImplementedError: write me" in out and "random input #1" in out
+    assert "mine raised ValueError: write me" in out and "random input #1" in out
     assert "Hint: start from np.exp" in out
 
 
@@ -83,3 +84,64 @@ def test_checker_bugs_do_raise():
         check(softmax, lambda x: 1 / 0, make_inputs)
     with pytest.raises(ValueError, match="n must be at least 1"):
         check(softmax, softmax, make_inputs, n=0)
+
+
+# ---------------------------------------------------------------- stubs and recorded verdicts
+
+def test_an_untouched_stub_is_not_attempted_and_gets_no_hint(capsys):
+    def my_softmax(x):
+        ...  # your code here
+
+    del VERDICTS[:]
+    assert check(my_softmax, softmax, make_inputs, hint="the answer in words") is False
+    out = capsys.readouterr().out
+    assert "○ my_softmax: not attempted yet" in out and "Hint" not in out and "answer" not in out
+
+    def raises(x):
+        raise NotImplementedError
+
+    assert check(raises, softmax, make_inputs, hint="h", name="r") is False
+    assert "○ r: not attempted yet" in capsys.readouterr().out
+    assert VERDICTS == [("my_softmax", NOT_ATTEMPTED), ("r", NOT_ATTEMPTED)]
+
+
+def test_every_verdict_is_recorded(capsys):
+    del VERDICTS[:]
+    check(lambda x: softmax(x), softmax, make_inputs, name="right")
+    check(lambda x: x, softmax, make_inputs, name="wrong")
+    check(lambda x: 1 / 0, softmax, make_inputs, name="raises")
+    assert VERDICTS == [("right", PASSED), ("wrong", FAILED), ("raises", FAILED)]
+
+
+def test_predict_then_test_reveals_nothing_before_a_prediction(capsys):
+    from recbook.exercises.din import check_intensity
+
+    del VERDICTS[:]
+    # The models are never touched: nothing is measured, so nothing can be printed.
+    assert check_intensity({"none": None, "softmax": None}, None, None, None) is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and "measured" not in out and "Hint" not in out
+    assert check_intensity({"none": "4"}, None, None, None) is False
+    assert "prediction must be a dict" in capsys.readouterr().out
+    assert VERDICTS == [("intensity", NOT_ATTEMPTED), ("intensity", FAILED)]
+
+
+def test_predict_then_test_measures_once_predicted(capsys):
+    """With both numbers written, the check measures the two models and says which were right."""
+    import torch
+
+    from conftest import make_meta
+    from recbook.exercises.din import check_intensity
+    from recbook.torch.din import DIN
+
+    meta = make_meta()
+    torch.manual_seed(0)
+    kw = dict(item_dim=4, cat_dim=4, profile_dim=2, mlp=(8,))
+    raw, soft = DIN(meta, **kw), DIN(meta, attention="softmax", **kw)
+    del VERDICTS[:]
+    assert check_intensity({"none": 4, "softmax": 1}, raw, soft, meta) is True
+    out = capsys.readouterr().out
+    assert "✓ none     predicted 4, measured 4.0000" in out and "✓ softmax  predicted 1, measured 1.0000" in out
+    assert check_intensity({"none": 1, "softmax": 1}, raw, soft, meta) is False
+    assert "✗ none     predicted 1, measured 4.0000" in capsys.readouterr().out
+    assert VERDICTS == [("intensity", PASSED), ("intensity", FAILED)]

@@ -155,6 +155,10 @@ def test_over_seeds_and_mean_std():
     assert str(summary) == ("share on relevant 0.700 ± 0.100 vs uniform 0.500 ± 0.000 "
                             "(×1.40; 3 seeds)")
     assert M.mean_std([1.0, 2.0, 3.0], 2) == "2.00 ± 1.00 (3 seeds)"
+    # a baseline of 0 (rank correlation of uniform weights) prints no ratio, never "×nan"
+    corr = M.over_seeds([M.attention_rank_corr(np.array([[v, 1 - v, 0.1]]),
+                                               np.array([[1, 0, 0]])) for v in (0.6, 0.7)])
+    assert "nan" not in str(corr) and "(2 seeds)" in str(corr)
     with pytest.raises(ValueError, match="different measures"):
         M.over_seeds([s[0], M.attention_rank_corr(np.array([[0.6, 0.4]]), np.array([[1, 0]]))])
 

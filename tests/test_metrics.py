@@ -106,6 +106,32 @@ def test_target_sets_by_hand():
     assert out["recall@4"] == pytest.approx(1 / 3) and out["recall@2"] == pytest.approx(1 / 6)
 
 
+def test_recall_denominator_distinct_or_raw_with_repeated_future_items():
+    """A user who revisits item 4 twice: the book divides by the 3 distinct future items,
+    ComiRec's official evaluation by the 4 entries of the raw future list."""
+    ranked = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    padded = np.array([[2, 4, 9, 4], [10, 11, 0, 0]])
+    listed = [[2, 4, 9, 4], [10, 11]]
+    for truth in (padded, listed):
+        assert M.recall_at_k(ranked, truth, 4) == pytest.approx((2 / 3 + 0) / 2)
+        assert M.recall_at_k(ranked, truth, 4, recall_denominator="raw") == pytest.approx(
+            (2 / 4 + 0) / 2)
+    # without repeats (and with sets, which cannot hold any) the two rules agree
+    assert M.recall_at_k(ranked, [{2, 4, 9}, {10, 11}], 4, recall_denominator="raw") == \
+        pytest.approx((2 / 3) / 2)
+    # 0 padding is never part of the raw list; a user who came back 3 times to a hit item
+    assert M.recall_at_k(np.array([[7, 1]]), np.array([[7, 7, 7, 0]]), 2,
+                         recall_denominator="raw") == pytest.approx(1 / 3)
+    out = M.ranking_metrics(ranked, padded, ks=(4,), recall_denominator="raw")
+    assert out["recall@4"] == pytest.approx(1 / 4)
+    # only recall changes: hit rate, NDCG and MRR read the distinct items either way
+    base = M.ranking_metrics(ranked, padded, ks=(4,))
+    assert {k: v for k, v in out.items() if k != "recall@4"} == \
+        {k: v for k, v in base.items() if k != "recall@4"}
+    with pytest.raises(ValueError, match="recall_denominator"):
+        M.recall_at_k(ranked, padded, 4, recall_denominator="repeats")
+
+
 def test_ndcg_ideal_is_capped_at_k():
     # five true items, all in a top-2 list -> NDCG 1 (the ideal counts min(5, 2) positions)
     assert M.ndcg_at_k(np.array([[1, 2]]), [{1, 2, 3, 4, 5}], 2) == pytest.approx(1.0)

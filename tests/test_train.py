@@ -7,7 +7,7 @@ import torch
 from conftest import make_ctr_batch, make_meta
 from recbook.torch import layers as tl
 from recbook.torch import train as tt
-from recbook.training import EarlyStopping, History, progress_mode
+from recbook.training import EarlyStopping, History, epoch_line, progress_mode
 
 torch.set_num_threads(1)
 
@@ -119,6 +119,14 @@ def test_log_mode_prints_one_clean_line_per_epoch(monkeypatch, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("sum | epoch 1 | train_loss")
     assert "\r" not in "".join(lines)
+
+
+def test_log_line_with_a_monitor_keeps_the_losses_and_the_monitored_figure():
+    row = {"epoch": 3, "train_loss": 0.5, "train_aux_loss": 0.25, "valid_auc": 0.75,
+           "valid_loss": 0.6, "seconds": 1.25}
+    assert epoch_line(row, "DIN seed 0", "auc") == \
+        "DIN seed 0 | epoch 3 | train_loss 0.5000 | train_aux_loss 0.2500 | valid_auc 0.7500 | 1.2s"
+    assert "valid_loss 0.6000" in epoch_line(row, None)  # no monitor: every figure
 
 
 def test_history_as_dict_fills_missing_with_nan():

@@ -32,6 +32,7 @@ import ast
 import gzip
 import json
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,20 +54,39 @@ def files(variant: str) -> tuple[str, str]:
     return f"reviews_{variant}_5.json.gz", f"meta_{variant}.json.gz"
 
 
+def _lines(path):
+    """(line number, text) of a gzipped UTF-8 file; a byte that is not UTF-8, a file that is
+    not gzip and a gzip stream that ends early (a cut download) are refused naming the file
+    (and the line)."""
+    name = Path(path).name
+    try:
+        with gzip.open(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    yield n, raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError(f"{name} line {n}: a byte that is not UTF-8 "
+                                     f"({raw[:120]!r}); the file must be UTF-8 as published") \
+                        from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{path}: not a whole gzip file ({type(e).__name__}: {e}); a cut "
+                         "download or another format: get the file again") from e
+
+
 def read_reviews(path) -> pd.DataFrame:
-    """(user, item, time) in file order from a 5-core reviews file (gzip JSON lines)."""
+    """(user, item, time) in file order from a 5-core reviews file (gzip JSON lines).
+    A line that is not a review, a non-UTF-8 byte, a cut or non-gzip file: refused, named."""
     user, item, t = [], [], []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                user.append(r["reviewerID"]), item.append(r["asin"])
-                t.append(int(r["unixReviewTime"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"{Path(path).name} line {n}: not a review with reviewerID, "
-                                 f"asin, unixReviewTime ({type(e).__name__}: {e})") from e
+    for n, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            user.append(r["reviewerID"]), item.append(r["asin"])
+            t.append(int(r["unixReviewTime"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{Path(path).name} line {n}: not a review with reviewerID, "
+                             f"asin, unixReviewTime ({type(e).__name__}: {e})") from e
     return pd.DataFrame({"user": user, "item": item, "time": np.array(t, dtype=np.int64)})
 
 
@@ -74,18 +94,17 @@ def read_categories(path, asins=None) -> dict[str, str]:
     """asin -> ``categories[0][-1]`` from a metadata file (gzip Python-literal lines), for the
     asins in ``asins`` (all when None). Lines of other items are skipped unparsed."""
     out = {}
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            m = _ASIN.search(line)
-            if m is None or (asins is not None and m.group(1) not in asins):
-                continue
-            try:
-                obj = ast.literal_eval(line.strip())  # data only: never eval a download
-            except (ValueError, SyntaxError) as e:
-                raise ValueError(f"{Path(path).name} line {n}: not a Python-literal dict "
-                                 f"({e})") from e
-            cats = obj.get("categories") or [[]]
-            out[obj["asin"]] = cats[0][-1] if cats and cats[0] else DEFAULT_CAT
+    for n, line in _lines(path):
+        m = _ASIN.search(line)
+        if m is None or (asins is not None and m.group(1) not in asins):
+            continue
+        try:
+            obj = ast.literal_eval(line.strip())  # data only: never eval a download
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"{Path(path).name} line {n}: not a Python-literal dict "
+                             f"({e})") from e
+        cats = obj.get("categories") or [[]]
+        out[obj["asin"]] = cats[0][-1] if cats and cats[0] else DEFAULT_CAT
     return out
 
 
@@ -116,6 +135,10 @@ def preprocess(reviews: pd.DataFrame, categories: dict, name: str, seed: int = 0
     n_per_user = ev.groupby("user").size()
     last = ev.groupby("user").tail(1)
     last = last[n_per_user.reindex(last.user).to_numpy() >= 2]  # needs a history
+    if last.empty:
+        raise ValueError(f"{name}: none of the {len(n_per_user)} reviewers has 2 reviews "
+                         f"({len(ev)} reviews in all): nothing left after filtering (each "
+                         "sample is a reviewer's last review with the earlier ones as history)")
     pool = ev.item.to_numpy()  # one entry per review: sampling from it is by popularity
     neg = pool[rng.integers(0, len(pool), len(last))]
     clash = neg == last.item.to_numpy()
@@ -139,7 +162,13 @@ def preprocess(reviews: pd.DataFrame, categories: dict, name: str, seed: int = 0
 
 def load(variant: str = "Books", path=None, seed: int = 0, **fetch_kwargs):
     """Amazon ``variant`` ("Books" or "Electronics"); ``path``: a folder holding the two raw
-    files (default: downloaded once into the cache, trusted on first use)."""
+    files (default: downloaded once into the cache, trusted on first use).
+
+    Refused, naming the file (and line): a line that is not a review or a literal dict, a
+    byte that is not UTF-8, a file that is not a whole gzip (a cut download: downloads are
+    checked whole before their hash is recorded), a folder lacking the files, and data where
+    no reviewer has two reviews ("nothing left after filtering"). A cached file that changed
+    since its first use is refused until accepted (``recbook.data.fetch.accept``)."""
     reviews_name, meta_name = files(variant)
     if path is None:
         folder = Path(fetch_kwargs.pop("directory", None) or cache_dir() / "amazon")

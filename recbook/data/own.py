@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .meta import Meta
+from .text import not_utf8_error
 
 ROLES = ("user", "item", "time", "category", "session")
 MAX_LEN = 50
@@ -44,7 +45,9 @@ def _read(data) -> tuple[pd.DataFrame, str]:
         raise FileNotFoundError(f"own data: no file {path} (give a DataFrame or a CSV path)")
     try:
         return pd.read_csv(path), f"own CSV file {path}"
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise not_utf8_error(path, what=f"own data: {path}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ValueError(f"own data: {path} is not a readable CSV file ({e})") from e
 
 
@@ -78,7 +81,13 @@ def _seconds(col: pd.Series, name: str) -> np.ndarray:
 def load(data, columns: dict | None = None, seed: int = 0, tie_seed: int = 0,
          max_len: int = MAX_LEN, task: str | None = None):
     """Your log as a :class:`~recbook.data.samples.RealData` (see the module docstring);
-    ``task``: the loader asking ("ctr", "next_item", "sessions"), for its error message."""
+    ``task``: the loader asking ("ctr", "next_item", "sessions"), for its error message.
+
+    Refused, with the column, row, file or line named: a missing user/item/time column (or
+    session for load_sessions), an empty cell, times that are neither whole seconds nor
+    dates, an item with several categories, an empty log, a CSV that cannot be parsed or is
+    not UTF-8 (the line); the loaders then refuse a split the log leaves empty (users with
+    one click, sessions of one event: "nothing left after filtering")."""
     from .samples import RealData, shuffle_ties
     frame, origin = _read(data)
     columns = dict(columns or {})

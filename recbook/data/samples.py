@@ -243,8 +243,24 @@ def split_last(table: pd.DataFrame, n_valid: int = 1, n_test: int = 1, by: str =
     return tuple(table[which == k].reset_index(drop=True) for k in range(3))
 
 
+def _fractions(**named) -> None:
+    """Split fractions: each in [0, 1], summing to at most 1 (a fraction over 1, a negative
+    one or a total over 1 would silently cut wrong or empty splits)."""
+    for k, v in named.items():
+        if not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1:
+            raise ValueError(f"split fraction {k}={v!r} must be a number in [0, 1]")
+    if sum(named.values()) > 1 + 1e-9:
+        raise ValueError(f"split fractions {named} sum to {sum(named.values()):.6g} > 1")
+
+
 def split_users(users: np.ndarray, fractions=(0.8, 0.1, 0.1), seed=0):
-    """Users shuffled by ``seed`` and cut into train / valid / test (ComiRec: 8:1:1)."""
+    """Users shuffled by ``seed`` and cut into train / valid / test (ComiRec: 8:1:1);
+    ``fractions``: three numbers in [0, 1] summing to 1."""
+    if len(fractions) != 3:
+        raise ValueError(f"fractions must be (train, valid, test), got {fractions!r}")
+    _fractions(**dict(zip(("train", "valid", "test"), fractions)))
+    if abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions {tuple(fractions)} must sum to 1, not {sum(fractions):.6g}")
     users = np.random.default_rng(seed).permutation(np.unique(users))
     cut = np.cumsum(np.round(np.asarray(fractions) / sum(fractions) * len(users)).astype(int))
     return users[:cut[0]], users[cut[0]:cut[1]], users[cut[1]:]
@@ -341,6 +357,11 @@ def split_sessions(sess: pd.DataFrame, valid: float = 0.1, test: float = 0.1,
     ``test`` fraction of end times go to test, the ``valid`` fraction before to valid. Items never
     seen in train are removed from valid/test, then sessions shorter than ``min_len`` dropped.
     """
+    _fractions(valid=valid, test=test)
+    if valid + test >= 1:
+        raise ValueError(f"valid={valid} + test={test} leaves no sessions to train on")
+    if sess.empty:
+        raise ValueError("no session to split: nothing left after filtering")
     end = sess.groupby("session").time.max()
     q_valid, q_test = np.quantile(end.to_numpy(), [1 - valid - test, 1 - test])
     part = np.where(end >= q_test, 2, np.where(end >= q_valid, 1, 0))
@@ -477,7 +498,29 @@ class RealData:
         return self._impressions
 
 
-def _load(name, size: str, seed: int, task: str, **kwargs):
+def _nonempty(name, task: str, data, parts, allow_empty_valid: bool = False) -> None:
+    """Every loader's last check: no split may be empty (a filter that kept nothing would
+    otherwise fail later, in ``fit`` or evaluation, with an error that names neither)."""
+    sizes = [len(p) if isinstance(p, pd.DataFrame) else
+             len(p["user"] if "user" in p else next(iter(p.values()))) for p in parts]
+    empty = [k for k, n in zip(("train", "valid", "test"), sizes)
+             if n == 0 and not (k == "valid" and allow_empty_valid)]
+    if empty:
+        ev = data.events
+        raise ValueError(
+            f"load_{task}({_name(name, data)!r}): {' and '.join(empty)} empty "
+            f"({' / '.join(map(str, sizes))} rows in train / valid / test, from {len(ev)} events "
+            f"of {ev.user.nunique()} users): nothing left after filtering (each user needs "
+            "2+ events, each session 2+ clicks; pass more data, or a smaller min_rating / "
+            "filter)")
+
+
+def _load(name, size: str, seed: int, task: str, path=None, **kwargs):
+    if path is not None:
+        if not (isinstance(name, str) and name in REAL_DATASETS):
+            raise ValueError(f"path= names the raw files of a real dataset "
+                             f"({', '.join(REAL_DATASETS)}); {name!r} takes none")
+        kwargs["path"] = path
     if not isinstance(name, str) or name.lower().endswith(".csv"):  # the reader's own log
         from .own import load
         return load(name, seed=seed, task=task, **kwargs)
@@ -498,7 +541,8 @@ def _load(name, size: str, seed: int, task: str, **kwargs):
 
 
 def load_ctr(name="synthetic", max_len: int | None = None, seed: int = 0,
-             size: str = "default", compact: bool | str = "auto", **kwargs) -> Dataset:
+             size: str = "default", compact: bool | str = "auto", path=None,
+             **kwargs) -> Dataset:
     """CTR data split leave-last-out by time per user: the last impression (page) of each user
     is test, the one before valid; a real dataset whose official code fixes the split keeps it
     (Amazon: DIEN's split by user). ``kwargs`` go to the generator (e.g. ``n_users=500``) or
@@ -506,14 +550,21 @@ def load_ctr(name="synthetic", max_len: int | None = None, seed: int = 0,
 
     ``name``: a name of ``DATASETS``, or your own click log: a DataFrame or a ``.csv`` path
     with columns user, item, time (optional category, session; other names via
-    ``columns={...}``), see recbook/data/own.py. The same holds for every ``load_*``."""
-    data = _load(name, size, seed, "ctr", **kwargs)
+    ``columns={...}``), see recbook/data/own.py. The same holds for every ``load_*``.
+
+    ``path``: the local raw files of a real dataset (None: the cache, downloaded if it can
+    be); refused for the built-in data and your own log. Every loader refuses, with an error
+    that names the cause: a split left empty by the filtering ("nothing left after
+    filtering", with the counts), a cut or altered file (the dataset modules' docstrings),
+    split fractions outside [0, 1] or summing over 1."""
+    data = _load(name, size, seed, "ctr", path, **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
     sampler = NegativeSampler(data.events, meta.n_items, seed)
     parts = [ctr_samples(data.events, part, meta, data.users, max_len, seed,
                          relevance=data.relevance, neg_sampler=sampler, compact=compact)
              for part in (getattr(data, "ctr_split", None) or split_last(data.impressions))]
+    _nonempty(name, "ctr", data, parts)
     return Dataset(_name(name, data), *parts, meta=meta, source=data)
 
 
@@ -523,16 +574,19 @@ def _name(name, data) -> str:
 
 def load_next_item(name="synthetic", max_len: int | None = None, seed: int = 0,
                    split: str = "user", size: str = "default", compact: bool | str = "auto",
-                   **kwargs) -> Dataset:
+                   path=None, **kwargs) -> Dataset:
     """Next-item data for retrieval.
 
     ``split="user"`` (ComiRec): users 8:1:1 (Taobao: ComiRec's own cut); train = every
     next-item step of train users;
     valid/test = :func:`prefix_samples` of their users (with ``truth_items``/``truth_len``).
     ``split="time"``: leave-last-out per user: each user's last event is test, the one before
-    valid, earlier steps train. ``compact``: see :func:`ctr_samples`.
+    valid, earlier steps train. ``compact``: see :func:`ctr_samples`. ``path`` and what is
+    refused: as :func:`load_ctr`.
     """
-    data = _load(name, size, seed, "next_item", **kwargs)
+    if split not in ("user", "time"):
+        raise ValueError(f"split must be 'user' or 'time', got {split!r}")
+    data = _load(name, size, seed, "next_item", path, **kwargs)
     max_len = data.meta.max_len if max_len is None else max_len
     meta = replace(data.meta, max_len=max_len)
     ev = sort_events(data.events)
@@ -542,7 +596,7 @@ def load_next_item(name="synthetic", max_len: int | None = None, seed: int = 0,
         train = next_item_samples(ev[ev.user.isin(tr)], meta, data.users, max_len,
                                   compact=compact)
         parts = [prefix_samples(ev, meta, u, data.users, max_len) for u in (va, te)]
-    elif split == "time":
+    else:  # "time"
         rank = ev.groupby("user").cumcount(ascending=False).to_numpy()
         first = ev.groupby("user").cumcount().to_numpy() >= 1
         train = next_item_samples(ev, meta, data.users, max_len,
@@ -550,23 +604,37 @@ def load_next_item(name="synthetic", max_len: int | None = None, seed: int = 0,
                                   compact=compact)
         parts = [next_item_samples(ev, meta, data.users, max_len, compact=compact,
                                    positions=np.flatnonzero(first & (rank == r))) for r in (1, 0)]
-    else:
-        raise ValueError(f"split must be 'user' or 'time', got {split!r}")
+    _nonempty(name, "next_item", data, [train, *parts])
     return Dataset(_name(name, data), train, *parts, meta=meta, source=data)
 
 
 def load_sessions(name="synthetic", seed: int = 0, size: str = "default",
                   valid: float = 0.1, test: float = 0.1, gap: float | None = None,
-                  **kwargs) -> Dataset:
+                  path=None, **kwargs) -> Dataset:
     """Sessions (DataFrames: session, item, time) split by time as GRU4Rec's preprocessing
     (YooChoose: the official script's last-day cuts, see recbook/data/yoochoose.py).
 
     Events with a ``session`` column keep their sessions; otherwise a user's events are cut
     where more than ``gap`` seconds pass. ``gap=None``: the dataset's ``session_gap`` (30
-    minutes; MovieLens-100K: ``inf``, one session per user, see movielens100k.py)."""
-    data = _load(name, size, seed, "sessions", **kwargs)
+    minutes; MovieLens-100K: ``inf``, one session per user, see movielens100k.py).
+    ``path`` and what is refused: as :func:`load_ctr`; also a log where every session has a
+    single event, and ``valid``/``test`` outside [0, 1] or summing to 1 or more."""
+    _fractions(valid=valid, test=test)
+    if valid + test >= 1:
+        raise ValueError(f"valid={valid} + test={test} leaves no sessions to train on")
+    data = _load(name, size, seed, "sessions", path, **kwargs)
     if gap is None:
         gap = getattr(data, "session_gap", 1800.0)
-    train, va, te = (getattr(data, "session_split", None)
-                     or split_sessions(sessions(data.events, gap=gap), valid, test))
+    split = getattr(data, "session_split", None)
+    if split is None:
+        sess = sessions(data.events, gap=gap)
+        if sess.empty:
+            raise ValueError(f"load_sessions({_name(name, data)!r}): every one of the "
+                             f"{len(sessions(data.events, gap=gap, min_len=1).session.unique())}"
+                             f" sessions ({len(data.events)} events, gap={gap} s) has a single "
+                             "event: nothing left after filtering (a session needs 2 events "
+                             "for a next-item step)")
+        split = split_sessions(sess, valid, test)
+    train, va, te = split
+    _nonempty(name, "sessions", data, [train, va, te], allow_empty_valid=valid == 0)
     return Dataset(_name(name, data), train, va, te, meta=data.meta, source=data)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .fetch import cache_dir, local_file
+from .text import csv_fields, first_bad_line, not_utf8_error, require_newline_end
 from .meta import Meta
 
 FILE = "UserBehavior.csv"
@@ -40,20 +41,32 @@ def default_path() -> Path:
     return cache_dir() / "taobao" / FILE
 
 
+NAMES = ("user_id", "item_id", "category_id", "behavior_type", "timestamp")
+
+
 def read(path, chunksize: int = 5_000_000) -> pd.DataFrame:
-    """The ``pv`` rows of UserBehavior.csv in file order: (user, item, cat, time)."""
+    """The ``pv`` rows of UserBehavior.csv in file order: (user, item, cat, time).
+
+    Refused, naming the file, the line number and the line: a line without 5 fields or with
+    a non-integer id or timestamp; a byte that is not UTF-8; a last line without its newline
+    (a cut file: its timestamp may have lost digits, recbook/data/text.py)."""
+    require_newline_end(path, str(path))
     names = ["user", "item", "cat", "behavior", "time"]
     parts = []
-    reader = pd.read_csv(path, header=None, names=names, chunksize=chunksize,
-                         dtype={"user": np.int64, "item": np.int64, "cat": np.int64,
-                                "behavior": str, "time": np.int64})
     try:
-        for chunk in reader:
-            parts.append(chunk.loc[chunk.behavior == "pv", ["user", "item", "cat", "time"]])
+        with pd.read_csv(path, header=None, names=names, chunksize=chunksize,
+                         dtype={"user": np.int64, "item": np.int64, "cat": np.int64,
+                                "behavior": str, "time": np.int64}) as reader:
+            for chunk in reader:
+                parts.append(chunk.loc[chunk.behavior == "pv",
+                                       ["user", "item", "cat", "time"]])
+    except UnicodeDecodeError:
+        raise not_utf8_error(path) from None
     except (ValueError, pd.errors.ParserError) as e:
-        raise ValueError(f"{path}: expected 5 comma-separated fields user_id,item_id,"
-                         f"category_id,behavior_type,timestamp (integers but behavior_type) "
-                         f"({e})") from e
+        bad = first_bad_line(path, csv_fields(5, (0, 1, 2, 4), NAMES))
+        where = f" line {bad[0]}: {bad[2]} in {bad[1]!r}" if bad else f" ({e})"
+        raise ValueError(f"{path}{where}; expected user_id,item_id,category_id,behavior_type,"
+                         "timestamp (integers but behavior_type)") from e
     if not parts:
         return pd.DataFrame({c: np.zeros(0, np.int64) for c in ("user", "item", "cat", "time")})
     return pd.concat(parts, ignore_index=True)
@@ -79,7 +92,8 @@ def preprocess(pv: pd.DataFrame, seed: int = 0, filter_size: int = FILTER_SIZE,
     pv = pv[pv.user.isin(keep_users)]
     if len(pv) == 0:
         raise ValueError(f"no user has {filter_size} clicks on items clicked {filter_size} "
-                         "times: nothing left after ComiRec's filtering")
+                         f"times ({len(counts)} such items, {len(per_user)} users with "
+                         "clicks on them): nothing left after ComiRec's filtering")
 
     order = np.random.default_rng(seed).permutation(np.asarray(keep_users))
     if max_users is not None and max_users < len(order):
@@ -106,6 +120,13 @@ def preprocess(pv: pd.DataFrame, seed: int = 0, filter_size: int = FILTER_SIZE,
 
 def load(path=None, seed: int = 0, filter_size: int = FILTER_SIZE,
          max_users: int | None = None):
-    """Taobao UserBehavior from ``path`` (default ``<cache>/taobao/UserBehavior.csv``)."""
-    path = local_file(path or default_path(), FILE, WHERE)
+    """Taobao UserBehavior from ``path`` (default ``<cache>/taobao/UserBehavior.csv``).
+
+    The file (behind a login, placed by hand) is trusted on first use: its sha256 is recorded
+    beside it and a changed file is refused, never deleted, until accepted with
+    ``recbook.data.fetch.accept(path)``. Refused too (:func:`read`): bad lines, non-UTF-8
+    bytes, a cut last line; and data where no user keeps ``filter_size`` clicks ("nothing
+    left after filtering")."""
+    path = local_file(path or default_path(), FILE, WHERE,
+                      check=lambda p: require_newline_end(p, str(p)))  # before trusting it
     return preprocess(read(path), seed, filter_size, max_users)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .fetch import cache_dir, local_file
+from .text import csv_fields, first_bad_line, not_utf8_error, require_newline_end
 from .meta import Meta
 
 FILE = "yoochoose-clicks.dat"
@@ -44,24 +45,49 @@ def default_path() -> Path:
     return cache_dir() / "yoochoose" / FILE
 
 
+NAMES = ("SessionID", "Timestamp", "ItemID", "Category")
+
+
+def _line(line: str) -> str | None:
+    problem = csv_fields(4, (0, 2), NAMES)(line)
+    if problem is None:
+        try:
+            pd.to_datetime(line.split(",")[1], format="%Y-%m-%dT%H:%M:%S.%fZ")
+        except ValueError:
+            return f"Timestamp must look like 2014-04-07T10:51:09.277Z, found " \
+                   f"{line.split(',')[1]!r}"
+    return problem
+
+
 def read(path, chunksize: int = 5_000_000) -> pd.DataFrame:
-    """(session, time [float UTC seconds], item, cat [str]) in file order."""
+    """(session, time [float UTC seconds], item, cat [str]) in file order.
+
+    Refused, naming the file, the line number and the line: a line without 4 fields, a
+    non-integer id, a timestamp in another format; a byte that is not UTF-8; a last line
+    without its newline (a cut file, recbook/data/text.py)."""
+    require_newline_end(path, str(path))
     parts, cats = [], {}
-    reader = pd.read_csv(path, header=None, names=["session", "stamp", "item", "cat"],
-                         dtype={"session": np.int64, "stamp": str, "item": np.int64,
-                                "cat": str}, chunksize=chunksize, keep_default_na=False)
     try:
-        for chunk in reader:
-            stamp = pd.to_datetime(chunk.stamp, format="%Y-%m-%dT%H:%M:%S.%fZ")
-            codes, uniques = pd.factorize(chunk.cat)
-            lookup = np.array([cats.setdefault(u, len(cats)) for u in uniques], dtype=np.int64)
-            parts.append(pd.DataFrame({
-                "session": chunk.session.to_numpy(),
-                "time": stamp.to_numpy().astype("datetime64[ms]").astype(np.int64) / 1000.0,
-                "item": chunk.item.to_numpy(), "cat_code": lookup[codes]}))
+        with pd.read_csv(path, header=None, names=["session", "stamp", "item", "cat"],
+                         dtype={"session": np.int64, "stamp": str, "item": np.int64,
+                                "cat": str}, chunksize=chunksize,
+                         keep_default_na=False) as reader:
+            for chunk in reader:
+                stamp = pd.to_datetime(chunk.stamp, format="%Y-%m-%dT%H:%M:%S.%fZ")
+                codes, uniques = pd.factorize(chunk.cat)
+                lookup = np.array([cats.setdefault(u, len(cats)) for u in uniques],
+                                  dtype=np.int64)
+                parts.append(pd.DataFrame({
+                    "session": chunk.session.to_numpy(),
+                    "time": stamp.to_numpy().astype("datetime64[ms]").astype(np.int64) / 1e3,
+                    "item": chunk.item.to_numpy(), "cat_code": lookup[codes]}))
+    except UnicodeDecodeError:
+        raise not_utf8_error(path) from None
     except (ValueError, pd.errors.ParserError) as e:
-        raise ValueError(f"{path}: expected SessionID,Timestamp,ItemID,Category lines with "
-                         f"timestamps like 2014-04-07T10:51:09.277Z ({e})") from e
+        bad = first_bad_line(path, _line)
+        where = f" line {bad[0]}: {bad[2]} in {bad[1]!r}" if bad else f" ({e})"
+        raise ValueError(f"{path}{where}; expected SessionID,Timestamp,ItemID,Category lines "
+                         "with timestamps like 2014-04-07T10:51:09.277Z") from e
     names = np.array(list(cats), dtype=object)
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {"session": [], "time": [], "item": [], "cat_code": []})
@@ -93,8 +119,9 @@ def preprocess(clicks: pd.DataFrame, seed: int = 0, min_support: int = 5):
     df = df[df.item.isin(support.index[(support >= min_support).to_numpy()])]
     df = _keep_sessions(df, 2)
     if df.empty:
-        raise ValueError("no session of 2+ clicks on items with 5+ clicks: nothing left after "
-                         "GRU4Rec's filtering")
+        raise ValueError(f"no session of 2+ clicks on items with {min_support}+ clicks "
+                         f"({clicks.session.nunique()} sessions, {len(clicks)} clicks read): "
+                         "nothing left after GRU4Rec's filtering")
     train_full, test = _time_split(df)
     train, valid = _time_split(train_full)
 
@@ -120,11 +147,25 @@ def preprocess(clicks: pd.DataFrame, seed: int = 0, min_support: int = 5):
                 item_cat=item_cat, profile={}, max_len=MAX_LEN)
     vocab = {"item": np.concatenate([[0], raw_items]), "cat": np.concatenate([[""], cat_names]),
              "train_full": frame(train_full)}
+    parts = (frame(train), frame(valid), frame(test))
+    empty = [n for n, p in zip(("train", "valid", "test"), parts) if p.empty]
+    if empty:
+        raise ValueError(f"GRU4Rec's last-day cuts leave {' and '.join(empty)} empty "
+                         f"({' / '.join(str(len(p)) for p in parts)} clicks in train / valid / "
+                         f"test, of {len(df)} kept): nothing left after filtering (the log "
+                         "must span more than two days, with items seen before each cut)")
     return RealData("yoochoose", events, None, meta, vocab, tasks=("sessions",),
-                    session_split=(frame(train), frame(valid), frame(test)), seed=seed)
+                    session_split=parts, seed=seed)
 
 
 def load(path=None, seed: int = 0, min_support: int = 5):
-    """YooChoose clicks from ``path`` (default ``<cache>/yoochoose/yoochoose-clicks.dat``)."""
-    path = local_file(path or default_path(), FILE, WHERE)
+    """YooChoose clicks from ``path`` (default ``<cache>/yoochoose/yoochoose-clicks.dat``).
+
+    The file (behind a login, placed by hand) is trusted on first use: its sha256 is recorded
+    beside it; a changed file (a sample replaced by the full log) is refused, never deleted,
+    until accepted with ``recbook.data.fetch.accept(path)``. Refused too (:func:`read`): bad
+    lines, non-UTF-8 bytes, a cut last line; data where no session survives the filtering,
+    and held-out splits left empty by it ("nothing left after filtering")."""
+    path = local_file(path or default_path(), FILE, WHERE,
+                      check=lambda p: require_newline_end(p, str(p)))  # before trusting it
     return preprocess(read(path), seed, min_support)

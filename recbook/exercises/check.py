@@ -3,6 +3,10 @@
 A wrong answer is reported, never raised: a notebook (and the book build, which fails on any
 cell error) keeps running while the reader still works on an exercise. Bugs of the checker itself
 (a failing `reference` or `make_inputs`) do raise, since the reader cannot fix those.
+
+A stub that still returns None (the `...  # your code here` cells) is "not attempted yet", printed
+without the hint: the hint is for a wrong attempt, and under an untouched stub it would give the
+answer away. Every verdict is also recorded (`verdict` below) for scripts/grade.py.
 """
 from __future__ import annotations
 
@@ -12,6 +16,25 @@ import traceback
 import numpy as np
 
 from recbook.arrays import to_numpy
+
+PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+# Verdicts of the checks run so far in this process, oldest first: (name, status). The grading
+# cells that scripts/grade.py appends read and clear it (recbook.exercises.grading).
+VERDICTS: list[tuple[str, str]] = []
+
+
+def verdict(name: str, status: str) -> None:
+    """Record one check's outcome (PASSED, FAILED or NOT_ATTEMPTED)."""
+    if status not in (PASSED, FAILED, NOT_ATTEMPTED):
+        raise ValueError(f"status must be {PASSED!r}, {FAILED!r} or {NOT_ATTEMPTED!r}, got {status!r}")
+    VERDICTS.append((name, status))
+
+
+def not_attempted(label: str, what: str = "your function returns None") -> bool:
+    """Print and record that an exercise is still the stub it was handed out as; returns False."""
+    print(f"○ {label}: not attempted yet ({what}). Write it, then run this cell again.")
+    verdict(label, NOT_ATTEMPTED)
+    return False
 
 
 def _to_numpy(x):
@@ -85,7 +108,8 @@ def check(fn, reference, make_inputs, n: int = 20, atol: float = 1e-5, hint: str
     copy, so a reader's in-place change cannot leak into the reference. Outputs may be numpy
     arrays, torch or TF tensors, numbers, or tuples/lists/dicts of them; they must agree within
     `atol`. Returns True when every input agrees. A wrong answer or an exception raised inside
-    `fn` is printed (with `hint`), never raised.
+    `fn` is printed (with `hint`), never raised. A function that returns None where the reference
+    does not, or raises NotImplementedError, is the untouched stub: "not attempted yet", no hint.
     """
     if not callable(fn) or not callable(reference) or not callable(make_inputs):
         raise TypeError("check(fn, reference, make_inputs): all three must be callables")
@@ -100,20 +124,28 @@ def check(fn, reference, make_inputs, n: int = 20, atol: float = 1e-5, hint: str
         args, kwargs = _as_call(copy.deepcopy(inputs))
         try:
             got = fn(*args, **kwargs)
+        except NotImplementedError:
+            return not_attempted(label, "your function raises NotImplementedError")
         except Exception as err:  # noqa: BLE001 - reported to the reader, not raised
             tb = traceback.extract_tb(err.__traceback__)[-1]
             print(
                 f"✗ {label} raised {type(err).__name__}: {err}\n"
                 f"  on random input #{trial + 1} (line {tb.lineno}: {tb.line})"
             )
-            if hint:
-                print(f"  Hint: {hint}")
-            return False
+            return _failed(label, hint)
+        if got is None and want is not None and trial == 0:
+            return not_attempted(label)
         problem = _compare(got, want, atol)
         if problem:
             print(f"✗ {label} is wrong on random input #{trial + 1} of {n}: {problem}")
-            if hint:
-                print(f"  Hint: {hint}")
-            return False
+            return _failed(label, hint)
     print(f"✓ {label} matches the reference on {n} random inputs.")
+    verdict(label, PASSED)
     return True
+
+
+def _failed(label: str, hint: str | None) -> bool:
+    if hint:
+        print(f"  Hint: {hint}")
+    verdict(label, FAILED)
+    return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recbook.exercises.check import check, _to_numpy
+from recbook.exercises.check import FAILED, PASSED, _to_numpy, check, not_attempted, verdict
 
 
 def dice_reference(s, alpha, eps: float = 1e-8):
@@ -71,19 +71,25 @@ def intensity_ratio(model, meta, k: int = 4) -> float:
 
 def check_intensity(prediction: dict, model_none, model_softmax, meta, k: int = 4) -> bool:
     """prediction = {"none": ratio, "softmax": ratio}: your guess of Σ_j w_j(k copies) /
-    Σ_j w_j(1 copy) for DIN without normalisation and with a softmax. Prints the measurement."""
-    if not isinstance(prediction, dict) or set(prediction) != {"none", "softmax"}:
+    Σ_j w_j(1 copy) for DIN without normalisation and with a softmax. Prints the measurement
+    only once both numbers are predicted: measured first, the exercise would have no question."""
+    if isinstance(prediction, dict) and all(prediction.get(k) is None for k in ("none", "softmax")):
+        return not_attempted("intensity", "write your two numbers in `prediction` first")
+    if (not isinstance(prediction, dict) or set(prediction) != {"none", "softmax"}
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in prediction.values())):
         print('✗ prediction must be a dict {"none": number, "softmax": number}')
+        verdict("intensity", FAILED)
         return False
     measured = {"none": intensity_ratio(model_none, meta, k),
                 "softmax": intensity_ratio(model_softmax, meta, k)}
     ok = True
     for key, value in measured.items():
         guess = prediction[key]
-        good = guess is not None and abs(float(guess) - value) < 1e-3 * max(1, abs(value))
+        good = abs(float(guess) - value) < 1e-3 * max(1, abs(value))
         ok &= good
         print(f"{'✓' if good else '✗'} {key:8s} predicted {guess}, measured {value:.4f}")
     if not ok:
         print("  Hint: the unit scores each copy alike (a(e_j, v_A) does not see positions); "
               "a softmax then shares a total of 1 among the copies.")
+    verdict("intensity", PASSED if ok else FAILED)
     return ok

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recbook.common.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
 from recbook.tf.layers import (CTRModel, MLP, Embedding, copy_embedding, copy_linear, copy_mlp,
                                make_activation, masked_softmax, sequence_mask)
-from recbook.torch.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
 
 __all__ = ["BST", "MultiHeadSelfAttention", "TransformerBlock", "copy_from_torch",
            "time_boundaries", "time_bucket"]

@@ -173,7 +173,11 @@ def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair, training):
 
 
 class DIEN(CTRModel):
-    """Embedding -> extractor (+ auxiliary loss) -> attention -> interest evolution -> MLP."""
+    """Embedding -> extractor (+ auxiliary loss) -> attention -> interest evolution -> MLP.
+
+    The final MLP reads [e_u, profile, e_a, h'_T, Σ_t e_b[t]]: the official code's input without
+    its product term e_a ⊙ Σ_t e_b[t], plus our profile features (recbook/torch/dien.py says why).
+    """
 
     def __init__(self, meta, item_dim: int = 18, cat_dim: int = 18, profile_dim: int = 8,
                  hidden: int = 36, evolution: str = "augru", alpha: float = 1.0,

@@ -38,7 +38,8 @@ def block_uniform(fan_in: int, fan_out: int, rng: np.random.Generator,
 
 class GRUCell(keras.layers.Layer):
     """ICLR'16 §3.1 GRU (see the torch twin): z, r gates; ĥ = tanh(W x + U (r ⊙ h));
-    h' = (1 − z) h + z ĥ. ``reset_after`` puts r after U as Keras' built-in cell does."""
+    h' = (1 − z) h + z ĥ. ``reset_after`` puts r after U as Keras' built-in cell does, without
+    the built-in cells' bias inside r ⊙ (U h + b) (see the torch twin)."""
 
     def __init__(self, d_in: int, d: int, reset_after: bool = False,
                  onehot_items: int | None = None, rng=None, **kwargs):

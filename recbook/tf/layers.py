@@ -145,7 +145,9 @@ class PReLU(keras.layers.Layer):
 
 
 class Dice(keras.layers.Layer):
-    """Data Adaptive Activation Function (DIN eq. 9); see recbook/torch/layers.py."""
+    """Data Adaptive Activation Function (DIN eq. 9): batch statistics in training, moving
+    averages in evaluation, as the paper says; recbook/torch/layers.py says how the two official
+    codes differ."""
 
     def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.99, **kwargs):
         super().__init__(**kwargs)
@@ -312,17 +314,24 @@ def copy_dice(tf_dice: Dice, torch_dice):
     tf_dice.running_var.assign(_np(torch_dice.running_var))
 
 
+# A torch step's class name -> its Keras twin's class and the copier. Matched by name, so that
+# this module, like all of recbook.tf, never imports torch.
+_TORCH_TWINS = {"Linear": (keras.layers.Dense, copy_linear), "PReLU": (PReLU, copy_prelu),
+                "Dice": (Dice, copy_dice)}
+
+
 def copy_mlp(tf_mlp: MLP, torch_mlp):
     """Copy layer by layer; both MLPs must have been built with the same arguments."""
-    import torch.nn as tnn
-
-    from recbook.torch import layers as tl
-    torch_steps = [m for m in torch_mlp.net if isinstance(m, (tnn.Linear, tl.PReLU, tl.Dice))]
+    torch_steps = [m for m in torch_mlp.net if type(m).__name__ in _TORCH_TWINS]
     tf_steps = [s for s in tf_mlp.steps if isinstance(s, (keras.layers.Dense, PReLU, Dice))]
     if len(torch_steps) != len(tf_steps):
         raise ValueError(f"MLPs differ: {len(torch_steps)} torch vs {len(tf_steps)} tf layers")
-    for t, k in zip(torch_steps, tf_steps):
-        {tnn.Linear: copy_linear, tl.PReLU: copy_prelu, tl.Dice: copy_dice}[type(t)](k, t)
+    for i, (t, k) in enumerate(zip(torch_steps, tf_steps)):
+        keras_class, copy = _TORCH_TWINS[type(t).__name__]
+        if not isinstance(k, keras_class):
+            raise ValueError(f"MLPs differ at weighted layer {i}: torch {type(t).__name__} vs "
+                             f"tf {type(k).__name__}")
+        copy(k, t)
 
 
 def copy_activation_unit(tf_unit: ActivationUnit, torch_unit):

@@ -26,26 +26,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
+from recbook.common.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
 from recbook.torch.layers import (CTRModel, MLP, Embedding, make_activation, masked_softmax,
                                   sequence_mask)
-
-POSITIONS = ("time", "index", "sinusoidal", "none")
-POOLINGS = ("concat", "target")
-
-
-def time_boundaries(n_buckets: int = 32) -> np.ndarray:
-    """Bucket edges 2^k − 1 seconds, k = 1..n_buckets − 1: bucket(gap) = ⌊log2(1 + gap)⌋
-    capped at n_buckets − 1, one bucket per doubling (1 minute: 5, 1 hour: 11, 1 day: 16)."""
-    return (2.0 ** np.arange(1, n_buckets) - 1).astype(np.float32)
-
-
-def time_bucket(gaps, n_buckets: int = 32) -> np.ndarray:
-    """pos(v_i) = t(v_t) − t(v_i) in seconds -> bucket 0..n_buckets − 1 (numpy, for reading)."""
-    return (np.asarray(gaps, np.float32)[..., None] >= time_boundaries(n_buckets)).sum(-1)
 
 
 def sinusoid(rank: torch.Tensor, d: int) -> torch.Tensor:

@@ -6,9 +6,9 @@ extractor, (6) the auxiliary loss, (7) L = L_target + α L_aux, (8) attention be
 interest state and the target, (9) AIGRU, (10) AGRU, (11)-(12) AUGRU.
 
 Where the paper leaves something open we follow the official code (mouna99/dien) and say so:
-attention is DIN's MLP on a projected target (not the bilinear form of eq. 8), the final MLP
-reads [user, target, h'_T, sum of behaviours], the auxiliary network is an MLP 100-50 with
-sigmoids (``aux_activation``: ReLU trains faster on a small budget). Where the official code
+attention is DIN's MLP on a projected target (not the bilinear form of eq. 8), the auxiliary
+network is an MLP 100-50 with sigmoids (``aux_activation``: ReLU trains faster on a small
+budget). The final MLP's input follows neither exactly (see ``DIEN``). Where the official code
 breaks (histories of length 0 or 1, a loss that changes with the amount of padding) we do not
 follow it.
 """
@@ -303,8 +303,16 @@ def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair):
 class DIEN(CTRModel):
     """Embedding -> interest extractor (+ auxiliary loss) -> attention -> interest evolution -> MLP.
 
-    Features of the final MLP as in the official code: [e_u, profile, e_a, h'_T, Σ_t e_b[t]],
-    where e_a = [item; category] of the target and e_b[t] the same for behaviour t.
+    The final MLP reads [e_u, profile, e_a, h'_T, Σ_t e_b[t]], where e_a = [item; category] of
+    the target and e_b[t] the same for behaviour t. That is neither source exactly. The paper's
+    architecture figure concatenates h'_T with the embeddings of the user profile, the target ad
+    and the context. The official code (mouna99/dien, script/model.py, every DIEN variant) feeds
+    [uid, e_a, Σ_t e_b[t], e_a ⊙ Σ_t e_b[t], h'_T] (through an inference-mode batch norm, a
+    learned affine map that we drop, as in the auxiliary net): no profile (its Amazon data have
+    none), and a product term that we leave out (a commented-out line of its
+    Model_DIN_V2_Gru_Vec_attGru has our order without it). We keep the profile features of our
+    data and the code's sum, and drop the product; the chapter's numbers were measured with this
+    input, so it stays.
     """
 
     def __init__(self, meta, item_dim: int = 18, cat_dim: int = 18, profile_dim: int = 8,

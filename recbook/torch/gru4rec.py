@@ -41,7 +41,10 @@ class GRUCell(nn.Module):
     This differs from ``torch.nn.GRUCell`` / Keras ``GRUCell`` in two ways: the reset gate
     multiplies h_{t−1} *before* U (the built-in cells compute r ⊙ (U h + b)), and z_t weighs the
     candidate rather than the old state. ``reset_after=True`` switches to the built-in cells'
-    placement of r, which the official PyTorch port uses. ``onehot_items``: the input is an
+    placement of r, which the official PyTorch port uses (it runs ``nn.GRUCell``), but without
+    their bias inside the reset-gated term: ours computes ĥ = tanh(W x + b + r ⊙ (U h)),
+    nn.GRUCell tanh(W x + b_in + r ⊙ (U h + b_hn)). The port starts b_hn at 0 and trains it, so
+    the two agree at initialisation and part once b_hn moves. ``onehot_items``: the input is an
     item id and W is a table of rows (the paper's one-hot input without an embedding).
     Weights are packed [candidate | reset | update], biases start at 0 (official code).
     """

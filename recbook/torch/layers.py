@@ -132,9 +132,13 @@ class Dice(nn.Module):
     """Data Adaptive Activation Function (DIN eq. 9).
 
     f(s) = p(s) s + (1 − p(s)) α s,  p(s) = σ((s − E[s]) / sqrt(Var[s] + ε)).
-    E[s] and Var[s] are the mini-batch's in training and moving averages in evaluation, as in
-    batch normalisation (the official code uses a batch-norm layer without scale and shift).
-    Statistics are per channel, over every axis but the last.
+    E[s] and Var[s] are the mini-batch's in training and moving averages in evaluation, as the
+    paper describes. Statistics are per channel, over every axis but the last. Neither official
+    code does this. The DIN repo (din/Dice.py) calls a batch-norm layer without scale and shift
+    but never in training mode, so it normalises with its initial moving statistics, never
+    updated (mean 0, variance 1: s̄ = s / sqrt(1 + 10⁻³)), and adds a learned per-channel scale
+    β inside the sigmoid, p(s) = σ(β s̄). The DIEN repo (script/Dice.py) normalises with the
+    current batch's mean and standard deviation in training and at test time alike.
     """
 
     def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.99):

@@ -11,8 +11,9 @@ eq. 8: the B2I logit, eq. 9: K'_u, eq. 10: label-aware attention, eqs. 11-12: th
 Algorithm 1: B2I dynamic routing). Where the paper is silent or ambiguous, see the comments:
 - which axis the routing softmax normalises: eq. 6 sums b_ik over k in the capsule position
   (as Sabour et al.) but up to m, the number of behaviours. We follow the index: every
-  behaviour spreads over the interests, as ComiRec's official capsule code does (DeepMatch
-  follows the limit and normalises over behaviours);
+  behaviour spreads over the interests, as ComiRec's official capsule code does, and DeepMatch
+  since June 2022 (commit 4c92549, released in v0.2.1); up to v0.2.0 DeepMatch read the limit
+  and normalised over behaviours, with one persistent logit matrix for all users;
 - gradients: routing iterations 1..r-1 see stopped-gradient behaviours; only the last one is
   differentiated, as common implementations (ComiRec's official code) do;
 - pow(x, p) of eq. 10 for a negative score: see ``label_aware_attention``.

@@ -63,26 +63,43 @@ def test_trust_on_first_use_records_then_verifies(source, cache):
     F.fetch(source.as_uri(), "data.bin", None, cache)
     record = json.loads((cache / F.HASHES).read_text())
     assert record == {"data.bin": F.file_hash(source)}
+    assert F.downloaded_by_recbook(cache / "data.bin")  # the marker of recbook's own download
     F.fetch(source.as_uri(), "data.bin", None, cache)  # later use: verified, fine
-    (cache / "data.bin").write_bytes(b"tampered")  # corrupt cached copy
-    with pytest.raises(F.ChecksumError, match="recorded at first use"):
+    (cache / "data.bin").write_bytes(b"tampered")  # changed since recbook wrote it
+    assert not F.downloaded_by_recbook(cache / "data.bin")
+    with pytest.raises(F.ChecksumError, match="recorded at first use") as e:
         F.fetch(source.as_uri(), "data.bin", None, cache)
-    assert not (cache / "data.bin").exists()  # the bad file is not kept
+    assert "left in place" in str(e.value) and "recbook.data.fetch.accept(" in str(e.value)
+    assert (cache / "data.bin").read_bytes() == b"tampered"  # not recbook's file: kept
+    (cache / "data.bin").unlink()
     # the publisher's file changed: a new download is refused against the record too
     source.write_bytes(b"a different file")
-    with pytest.raises(F.ChecksumError):
+    with pytest.raises(F.ChecksumError, match="download was not kept"):
         F.fetch(source.as_uri(), "data.bin", None, cache)
     assert not (cache / "data.bin").exists() and _leftovers(cache) == []
+    assert F.accept(cache / "data.bin") is None  # no file: forget the record
+    assert F.fetch(source.as_uri(), "data.bin", None, cache).read_bytes() == b"a different file"
 
 
-def test_corrupt_cached_file_with_known_hash_is_removed(source, cache):
+def test_changed_cached_file_with_known_hash_is_kept_and_can_be_accepted(source, cache):
     h = _md5(source.read_bytes())
     F.fetch(source.as_uri(), "data.bin", h, cache)
     (cache / "data.bin").write_bytes(source.read_bytes()[:50])  # truncated
-    with pytest.raises(F.ChecksumError, match="data.bin"):
+    with pytest.raises(F.ChecksumError, match="data.bin") as e:
         F.fetch(source.as_uri(), "data.bin", h, cache)
-    assert not (cache / "data.bin").exists()
+    assert h[4:] in str(e.value) and _md5(source.read_bytes()[:50]) in str(e.value)
+    assert (cache / "data.bin").exists()
+    F.accept(cache / "data.bin")  # "this is the file I want"
+    assert F.fetch(source.as_uri(), "data.bin", h, cache).read_bytes() == source.read_bytes()[:50]
+    (cache / "data.bin").unlink()
     assert F.fetch(source.as_uri(), "data.bin", h, cache).read_bytes() == source.read_bytes()
+
+
+def test_unchanged_own_download_failing_a_new_hash_is_removed(source, cache):
+    F.fetch(source.as_uri(), "data.bin", _md5(source.read_bytes()), cache)
+    with pytest.raises(F.ChecksumError, match="was removed"):  # e.g. a corrected constant
+        F.fetch(source.as_uri(), "data.bin", "md5:" + "1" * 32, cache)
+    assert not (cache / "data.bin").exists()
 
 
 def test_interrupted_download_is_never_used_and_retried(source, cache):
@@ -175,11 +192,20 @@ def test_extract_zip_and_tar(tmp_path):
     z = _zip(tmp_path / "a.zip", [("ml-1m/ratings.dat", b"1::1::5::1\n"), ("ml-1m/x", b"x")])
     out = F.extract(z, tmp_path / "zip_out")
     assert (out / "ml-1m" / "ratings.dat").read_bytes() == b"1::1::5::1\n"
-    t = _tar(tmp_path / "a.tgz", [_file_info("d/f.txt", b"hi"), _link_info("d/l", "f.txt")])
+    t = _tar(tmp_path / "a.tgz", [_file_info("d/f.txt", b"hi")])
     out = F.extract(t, tmp_path / "tar_out")
     assert (out / "d" / "f.txt").read_bytes() == b"hi"
-    assert os.readlink(out / "d" / "l") == "f.txt"  # a link that stays inside is fine
     assert _leftovers(tmp_path) == []
+
+
+def test_links_are_never_created_even_inside(tmp_path):
+    t = _tar(tmp_path / "a.tgz", [_file_info("d/f.txt", b"hi"), _link_info("d/l", "f.txt")])
+    with pytest.raises(F.UnsafeArchiveError, match="'d/l' is a symbolic link"):
+        F.extract(t, tmp_path / "out")
+    z = _zip_symlink(tmp_path / "a.zip", "ok/link", "a.txt")
+    with pytest.raises(F.UnsafeArchiveError, match="'ok/link' is a symbolic link"):
+        F.extract(z, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "ok/../../evil.txt", "/etc/evil.txt",
@@ -194,7 +220,7 @@ def test_zip_refuses_unsafe_names(tmp_path, name):
 
 def test_zip_refuses_symlink_leading_outside(tmp_path):
     z = _zip_symlink(tmp_path / "bad.zip", "ok/link", "../../outside")
-    with pytest.raises(F.UnsafeArchiveError, match="leads outside"):
+    with pytest.raises(F.UnsafeArchiveError, match="'ok/link' is a symbolic link"):
         F.extract(z, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -217,3 +243,93 @@ def test_extract_rejects_a_partial_archive(tmp_path):
     with pytest.raises(ValueError, match="neither a zip nor a tar"):
         F.extract(part, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_chained_zip_symlinks_of_the_issue_are_refused(tmp_path):
+    """x/up -> .., then x/up/y/esc -> ../../.., then x/up/y/esc/PWNED.txt (issue 18)."""
+    path = tmp_path / "a" / "b" / "chain.zip"
+    path.parent.mkdir(parents=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, target in (("x/up", ".."), ("x/up/y/esc", "../../..")):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, target)
+        zf.writestr("x/up/y/esc/PWNED.txt", "pwned")
+    with pytest.raises(F.UnsafeArchiveError, match="'x/up' is a symbolic link"):
+        F.extract(path, path.parent / "out")
+    assert not list(tmp_path.rglob("PWNED.txt")) and not (path.parent / "out").exists()
+
+
+class _Response(io.BytesIO):
+    def __init__(self, data, length):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(length)}
+
+
+def test_cut_http_transfer_is_retried_and_never_recorded(tmp_path, monkeypatch):
+    body = b"x" * 1000
+    sent = [body[:400], body]  # the first transfer is cut, the second complete
+
+    monkeypatch.setattr(F, "urlopen", lambda url, timeout: _Response(sent.pop(0), len(body)))
+    got = F.fetch("https://example.invalid/big.csv", "big.csv", None, tmp_path, wait=0)
+    assert got.read_bytes() == body
+    assert json.loads((tmp_path / F.HASHES).read_text()) == {"big.csv": F.file_hash(got)}
+
+
+def test_cut_gzip_is_not_recorded(tmp_path, monkeypatch):
+    import gzip
+    data = gzip.compress(b'{"a": 1}\n' * 5000)
+    monkeypatch.setattr(F, "urlopen", lambda url, timeout: _Response(data[:len(data) // 2],
+                                                                     len(data) // 2))
+    with pytest.raises(OSError, match="compressed file is cut"):
+        F.fetch("https://example.invalid/r.json.gz", "r.json.gz", None, tmp_path, retries=2,
+                wait=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_stale_part_files_of_recbook_only_are_removed(tmp_path, source):
+    old = tmp_path / f".data.bin.{'a' * 32}.part"
+    mine_fresh = tmp_path / f".other.{'b' * 32}.part"
+    users = tmp_path / "notes.part"
+    for p in (old, mine_fresh, users):
+        p.write_text("x")
+    os.utime(old, (1, 1))
+    os.utime(users, (1, 1))
+    F.fetch(source.as_uri(), "data.bin", None, tmp_path)
+    assert not old.exists() and mine_fresh.exists() and users.exists()
+
+
+def test_recbook_data_naming_a_file(tmp_path, monkeypatch):
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv(F.ENV_VAR, str(tmp_path / "f"))
+    with pytest.raises(NotADirectoryError, match=r"\$RECBOOK_DATA=.*is a file"):
+        F.cache_dir()
+
+
+def test_read_only_cache_shows_the_real_error(tmp_path, monkeypatch, source):
+    real = type(tmp_path).write_bytes
+
+    def refuse(self, data):
+        if self.parent == tmp_path / "ro":
+            raise OSError(30, "Read-only file system", str(self))
+        return real(self, data)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(type(tmp_path), "write_bytes", refuse)
+    with pytest.raises(OSError, match="cannot write into the data folder .*Read-only file "
+                                      "system.*RECBOOK_DATA"):
+        F.fetch(source.as_uri(), "data.bin", None, tmp_path / "ro")
+
+
+def test_hand_placed_file_that_changed_is_kept(tmp_path):
+    path = tmp_path / "yoochoose-clicks.dat"
+    path.write_text("sample\n")
+    F.local_file(path, path.name, "")
+    path.write_text("the full file\n")
+    with pytest.raises(F.ChecksumError) as e:
+        F.local_file(path, path.name, "")
+    msg = str(e.value)
+    assert F.file_hash(path) in msg and "left in place" in msg and "accept(" in msg
+    assert path.read_text() == "the full file\n"
+    F.accept(path)
+    assert F.local_file(path, path.name, "") == path
