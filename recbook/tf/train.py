@@ -106,8 +106,9 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     that keeps Python state between steps).
     """
     from recbook.tf.layers import RecModel  # here: layers reads mixed_precision from this module
-    check_fit(model, train, batch_size, "tf", isinstance(model, RecModel))
+    check_fit(model, train, batch_size, "tf", isinstance(model, keras.Model))
     optimizer = choose_optimizer(model, optimizer, lr)
+    recbook_model = isinstance(model, RecModel)  # else a Keras model with prepare(batch)
     seed_everything(seed)
     opt = make_optimizer(optimizer, lr)
     # a model built under mixed_float16 (see ``mixed_precision``) needs loss scaling: small
@@ -138,7 +139,9 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
 
     def step(batch):
         # validate (the loss's keys too: label) and convert outside the graph, in training mode
-        logs = compiled(dict(model.prepare(batch, model.loss_keys, training=True)))
+        b = model.prepare(batch, model.loss_keys, training=True) if recbook_model else \
+            model.prepare(batch)
+        logs = compiled(dict(b))
         logs = {k: float(v) for k, v in logs.items()}
         if not np.isfinite(logs["loss"]):
             raise FloatingPointError(f"loss became {logs['loss']} (logs: {logs})")
