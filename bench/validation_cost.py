@@ -45,7 +45,8 @@ print("recbook:", recbook.__file__)
 
 pt = TorchDIN(meta)
 keys = pt.keys + ("label",)
-print(f"validate, numpy batch:        {best(lambda: validate(batch, meta, keys), 300) * 1e6:6.0f} us")
+t = best(lambda: validate(batch, meta, keys), 300)
+print(f"validate, numpy batch:        {t * 1e6:6.0f} us")
 tb = {k: torch.as_tensor(v) for k, v in batch.items()}
 print(f"validate, torch tensor batch: {best(lambda: validate(tb, meta, keys), 300) * 1e6:6.0f} us")
 
