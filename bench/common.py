@@ -157,10 +157,11 @@ def torch_train_step(model, optimizer):
 def tf_train_step(model, optimizer, prepare=None):
     """One optimisation step traced with tf.function, as recbook.tf.train.fit does.
 
-    `prepare(batch)` validates and converts the numpy batch eagerly (default
-    `model.prepare`); variables without a gradient (a branch the loss does not use) are skipped."""
+    `prepare(batch)` validates and converts the numpy batch eagerly (default: as `fit`, the
+    model's keys and its loss's, in training mode); variables without a gradient (a branch the
+    loss does not use) are skipped."""
     import tensorflow as tf
-    prepare = prepare or model.prepare
+    prepare = prepare or (lambda b: model.prepare(b, model.loss_keys, training=True))
 
     @tf.function(reduce_retracing=True)
     def traced(b):

@@ -46,7 +46,7 @@ def main():
             else:
                 from recbook.tf import din
                 model = build(din, data.meta, data.train, P, args.variant)
-                prepare = lambda b, m=model: m.prepare(b, ("label",))  # noqa: E731  (checks the label too)
+                prepare = None  # common.tf_train_step prepares as fit does (the label too)
             results.append((f"DIN ({args.variant})", fw, size, P["batch_size"],
                             common.bench_ctr(fw, model, data, P, steps, prepare)))
         settings.append(f"{size}: item/category {P['item_dim']}/{P['cat_dim']}, MLP "

@@ -35,7 +35,7 @@ def bench(fw, data, supp, P, steps):
         model = GRU4Rec(data.meta, **{k: P[k] for k in MODEL_ARGS}, item_support=supp)
         step = common.tf_train_step(model, adagrad_m(P["lr"]))
         # prepare sizes the hidden state eagerly before the traced forward
-        infer = common.tf_infer(model, lambda b: model.prepare(b, negatives=False))
+        infer = common.tf_infer(model, model.prepare)  # no loss keys: no negatives drawn
     out = common.train_numbers(step, batches, steps, P["batch_size"])
     # Latency: every row starts a session (reset), so each call may change the batch size.
     items = np.asarray(data.test["item"], dtype=np.int64)

@@ -1,5 +1,13 @@
 """Top-K retrieval over the item catalogue, for one or several interest vectors per user.
 
+Refused, each with the argument named: a k (or one of ks) that is not an integer in
+1..n_items; embeddings or queries that are not numbers, of the wrong rank, of width 0, or
+holding NaN/inf (a NaN score would rank anywhere); a catalogue with no item besides the padding
+row; queries whose width differs from the items'; K = 0 interests, a mask of the wrong shape or
+dtype, a row with every interest masked; ``exclude`` that is not [B, L] integer ids in 0..N.
+Valid edge cases give exact results: 0 query rows give [0, k] arrays; a row whose ``exclude``
+leaves fewer than k items is padded with id 0 and score -inf.
+
 Retrieval models give ``item_embeddings()`` [n_items + 1, d] (row 0 = padding) and
 ``user_interests(batch)`` [B, K, d]; this module finds the items with the largest inner
 product. ``ItemIndex`` wraps an exact faiss ``IndexFlatIP`` (what MIND and ComiRec serve with)
@@ -14,16 +22,37 @@ from recbook.arrays import to_numpy
 
 
 def _float32(x, name: str, ndim: int | None) -> np.ndarray:
-    a = np.ascontiguousarray(to_numpy(x, np.float32))
+    """``x`` (numpy, a torch or TF tensor on any device) as contiguous float32; refuses
+    non-numbers, a wrong rank, a zero width and NaN/inf (a NaN score would rank anywhere),
+    naming ``name``."""
+    a = to_numpy(x)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if a.ndim and a.shape[-1] == 0:
+        raise ValueError(f"{name} has vectors of width 0, got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or inf")
     return a
 
 
+def _check_k(k, n_items: int, name: str = "k") -> int:
+    """A cut-off: an integer (not a bool) in 1..n_items."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer in 1..n_items={n_items}, got {k!r} "
+                        f"({type(k).__name__})")
+    if not 1 <= k <= n_items:
+        raise ValueError(f"{name}={k} must lie in 1..n_items={n_items}")
+    return int(k)
+
+
 def _exclude_matrix(exclude, n_rows: int, n_items: int) -> np.ndarray:
-    e = np.asarray(exclude, dtype=np.int64)
+    e = np.asarray(exclude)
+    if e.dtype.kind not in "iu":
+        raise ValueError(f"exclude must hold integer item ids (0-padded), got dtype {e.dtype}")
+    e = e.astype(np.int64, copy=False)
     if e.ndim != 2 or e.shape[0] != n_rows:
         raise ValueError(f"exclude must be [B, L] item ids (0-padded) with B={n_rows}, "
                          f"got shape {e.shape}")
@@ -105,8 +134,7 @@ class ItemIndex:
         q = self._normalise(_float32(queries, "queries", 2))
         if q.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {q.shape[1]}, the items {self.dim}")
-        if not 1 <= k <= self.n_items:
-            raise ValueError(f"k={k} must lie in 1..n_items={self.n_items}")
+        k = _check_k(k, self.n_items)
         if exclude is None:
             return self._raw_search(q, k)
         e = _exclude_matrix(exclude, q.shape[0], self.n_items)
@@ -142,9 +170,16 @@ def topk_multi_interest(index: ItemIndex, interests, k: int, mask=None, exclude=
     if u.ndim != 3:
         raise ValueError(f"interests must be [B, K, d] or [B, d], got shape {u.shape}")
     b, n_int, d = u.shape
-    m = np.ones((b, n_int), bool) if mask is None else np.asarray(mask).astype(bool)
+    if n_int == 0:
+        raise ValueError(f"interests has K=0 vectors per user, got shape {u.shape}")
+    k = _check_k(k, index.n_items)
+    m = np.ones((b, n_int), bool) if mask is None else np.asarray(mask)
     if m.shape != (b, n_int):
         raise ValueError(f"mask must be [B, K] = {(b, n_int)}, got shape {m.shape}")
+    if m.dtype != bool and not (m.dtype.kind in "iu" and np.isin(m, (0, 1)).all()):
+        raise ValueError(f"mask must be bool (True where an interest exists), got dtype "
+                         f"{m.dtype}")
+    m = m.astype(bool, copy=False)
     empty = np.flatnonzero(~m.any(axis=1))
     if empty.size:
         raise ValueError(f"rows {empty[:5].tolist()} have no interest left after the mask")
@@ -175,5 +210,10 @@ def recall_eval(index: ItemIndex, interests, truth_sets, ks=(20, 50), mask=None,
     A top-k list is a prefix of the top-max(ks) list, so one search serves every k. ``ideal``
     picks the NDCG normalisation (see ``recbook.metrics.ndcg_at_k``).
     """
+    ks = tuple(ks) if np.ndim(ks) else (ks,)
+    if not ks:
+        raise ValueError("ks must name at least one cut-off, e.g. ks=(20, 50)")
+    for k in ks:
+        _check_k(k, index.n_items, "ks")
     _, ids = topk_multi_interest(index, interests, max(ks), mask=mask, exclude=exclude)
     return metrics.ranking_metrics(ids, truth_sets, ks, ideal=ideal)

@@ -15,6 +15,67 @@ import numpy as np
 from recbook.data.batches import iterate
 
 
+def check_fit(model, train, batch_size, framework: str, model_ok: bool) -> None:
+    """What both ``fit``s refuse before training starts, each with what was expected.
+
+    ``model_ok``: whether ``model`` is a model of this ``framework`` ("torch" or "tf"); the
+    other framework's model is named as such. ``train`` must be a dict of numpy arrays with one
+    length (``data.train``, not the ``Dataset``; not lists, not a DataFrame) or a callable
+    ``epoch -> batches``; ``batch_size`` an integer >= 1.
+    """
+    other = {"torch": "tf", "tf": "torch"}[framework]
+    name = f"{type(model).__module__}.{type(model).__qualname__}"
+    if not model_ok:
+        hint = (f"; it is a recbook.{other} model: train it with recbook.{other}.train.fit"
+                if type(model).__module__.startswith(f"recbook.{other}") else "")
+        kind = "PyTorch (torch.nn.Module)" if framework == "torch" else "Keras (keras.Model)"
+        raise TypeError(f"recbook.{framework}.train.fit trains a {kind} recbook model, got "
+                        f"{name}{hint}")
+    if not callable(getattr(model, "loss", None)):
+        raise TypeError(f"fit trains by model.loss(batch) -> (loss, logs); {name} has no loss")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if callable(train) and not isinstance(train, dict):
+        return
+    if hasattr(train, "train") and hasattr(train, "meta"):
+        raise TypeError(f"train must be a split (a dict of arrays), got the whole "
+                        f"{type(train).__name__}: pass its training split, e.g. data.train")
+    if not isinstance(train, dict):
+        kind = type(train).__name__
+        hint = (": for session data, pass lambda epoch: SessionParallelBatches(sessions, "
+                "batch_size) (recbook.data.samples)") if kind == "DataFrame" else ""
+        raise TypeError(f"train must be a dict of numpy arrays (key -> [N] or [N, T], e.g. "
+                        f"data.train) or a callable epoch -> batches, got {kind}{hint}")
+    if not train:
+        raise ValueError("train is an empty dict: it needs the batch keys the model reads")
+    for k, v in train.items():
+        if not (hasattr(v, "shape") and hasattr(v, "__getitem__") and hasattr(v, "__len__")):
+            raise TypeError(f"train[{k!r}] must be a numpy array (rows are drawn by index "
+                            f"arrays), got {type(v).__name__}: wrap it in np.asarray")
+    sizes = {k: len(v) for k, v in train.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"train's arrays disagree on their number of rows: {sizes}")
+    if not next(iter(sizes.values())):
+        raise ValueError(f"train has 0 rows (keys {sorted(train)}): nothing to train on")
+
+
+def choose_optimizer(model, optimizer, lr: float):
+    """``fit``'s optimizer: None takes the model's ``default_optimizer(lr)`` when it has one
+    (GRU4Rec: the official IndexedAdagradM), else "adam". "adam" is refused for a model with
+    sparse gradients (GRU4Rec's item tables), the same in both frameworks: torch's Adam cannot
+    take them, and Keras' would move every row's moments on every step."""
+    if optimizer is None:
+        default = getattr(model, "default_optimizer", None)
+        return default(lr) if default is not None else "adam"
+    if optimizer == "adam" and getattr(model, "sparse_gradients", False):
+        raise ValueError(f"{type(model).__name__} learns its item tables from sparse (row) "
+                         "gradients, which Adam cannot take (torch) or turns dense (Keras): "
+                         "leave optimizer unset (the official IndexedAdagradM, "
+                         "adagrad_m(lr)), or pass 'adagrad', 'sgd' or adagrad_m(lr, momentum)")
+    return optimizer
+
+
 def epoch_batches(train, epoch: int, batch_size: int, seed: int):
     """The batches of one epoch: a dict of arrays is reshuffled each epoch, a callable asked."""
     if callable(train):

@@ -95,6 +95,8 @@ def test_padding_never_changes_a_result(meta, kw):
     # outputs at the real positions do not depend on what the padded slots hold
     bt = m.prepare(b)
     F, _ = m.encode(bt)
+    if "hist_gaps" not in bt:  # prepare converts only what the model reads
+        return
     junk = dict(bt, hist_gaps=bt["hist_gaps"] + 7.0 * (bt["hist_gaps"] == 0))
     F2, _ = m.encode(junk)
     torch.testing.assert_close(F2, F, rtol=0, atol=1e-6)

@@ -1,11 +1,14 @@
 """A batch is a dict of numpy arrays (see CONTRIBUTING.md): padding, iteration and validation.
 
-Everything here is framework-free; the torch and tf packages convert a validated batch once, at
-the top of a model's ``forward``/``call``.
+Everything here is framework-free. The batch contract is enforced by :func:`validate` (read its
+docstring for what is refused and why); each framework's ``RecModel.prepare`` validates a batch
+(numpy or eager tensors alike) and converts the keys the model reads once, at the boundary
+(``fit``'s step, ``predict``, evaluation, a direct call), into a :class:`Prepared` dict that the
+model's inner methods pass along unchecked.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -210,28 +213,104 @@ def _id_range(key: str, meta: Meta) -> int | None:
     return meta.profile.get(key)
 
 
-def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
-             max_len: int | None = None) -> None:
-    """Check a batch against the data contract; raise on the first problem, return nothing.
+def as_numpy(value) -> np.ndarray:
+    """A batch value as numpy: arrays and lists as they are, an eager torch or TensorFlow
+    tensor copied to the host (duck-typed: this module imports neither framework)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
+        return value.detach().cpu().numpy()
+    if hasattr(value, "numpy") and callable(value.numpy):  # tf EagerTensor
+        return value.numpy()
+    return np.asarray(value)
 
-    ``keys``: the keys the caller needs (each must be present; default: every key in the batch).
-    Keys the contract does not know are ignored. ``max_len`` defaults to ``meta.max_len``.
-    Raises ``KeyError`` for a missing key and ``ValueError`` naming the key, what was expected
-    and what was found for a wrong dtype, shape or value.
+
+class Prepared(dict):
+    """A batch that a model's ``prepare`` validated (for the keys in ``checked``) and converted
+    to tensors. ``prepare`` hands it back unchanged when it covers the keys asked for, so a batch
+    is checked once per step however many methods (``loss`` -> ``forward``) it passes through."""
+
+    def __init__(self, tensors=(), checked=(), rows: int | None = None):
+        super().__init__(tensors)
+        self.checked, self.rows = frozenset(checked), rows
+
+    def covers(self, keys) -> bool:
+        return self.checked.issuperset(keys)
+
+
+def batch_statistics_error(n_rows: int, layers) -> ValueError:
+    """The refusal of a training step that a batch-statistics layer (Dice, batch norm) cannot
+    take: its mean and variance are those of the rows, and one row has variance 0 (none, NaN),
+    so the normalised input is 0 and the running variance decays towards 0 (as torch's BatchNorm
+    refuses with 'Expected more than 1 value per channel when training')."""
+    names = ", ".join(sorted(set(layers))) or "Dice"
+    what = "no row (its mean and variance are NaN)" if n_rows == 0 else \
+        f"{n_rows} row (its variance is 0)"
+    return ValueError(f"batch size {n_rows} in training mode: the layers {names} normalise by "
+                      f"the statistics of the batch's rows, and this batch has {what}; the gate "
+                      "would stop adapting and the running statistics would be corrupted for "
+                      "evaluation. Train with batch_size >= 2 (iterate(..., drop_last=True) "
+                      "drops a last batch of 1 row)")
+
+
+def check_rows(n_rows: int, batch_stats=()) -> None:
+    """Refuse an empty batch, and a 1-row batch when ``batch_stats`` names layers that normalise
+    by the batch's statistics in training mode (pass () when evaluating)."""
+    if n_rows == 0:
+        raise ValueError("batch size 0: an empty batch has no loss or output (a mean over 0 "
+                         "rows is NaN) and would write NaN into batch statistics; give at "
+                         "least one row")
+    if batch_stats and n_rows < 2:
+        raise batch_statistics_error(n_rows, batch_stats)
+
+
+def _first_bad(a: np.ndarray, bad: np.ndarray):
+    return a[bad].flat[0].item()
+
+
+def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
+             max_len: int | None = None, batch_stats=()) -> int | None:
+    """Check a batch against the data contract; raise on the first problem; return B.
+
+    What is refused, and why (each message names the key, what was expected, what was found):
+
+    - a batch that is not a dict (a ``Dataset``, a DataFrame, a list): ``TypeError``;
+    - a missing key among ``keys`` (default: every key in the batch): ``KeyError``;
+    - ids that are not integers, floats (``label``, ``hist_gaps``) that are not floats, flags
+      that are not bools, a wrong rank, batch sizes or history widths that disagree;
+    - an id outside 0..n (1..n for a target: a target is never padding) -- it would read
+      another table's row or past the table;
+    - ``hist_len`` outside 0..T or above ``max_len`` (defaults to ``meta.max_len``): pooling
+      would average padding in, or take a history as empty;
+    - histories that are not right-padded (0 inside, ids after ``hist_len``), gaps that are
+      negative, NaN or nonzero at padding;
+    - a ``label`` outside {0, 1} (2, 0.5, -1, NaN): binary cross-entropy would train on it
+      without complaint;
+    - an empty batch (0 rows: a mean over no row is NaN), and a batch of 1 row when
+      ``batch_stats`` names the layers that normalise by batch statistics in training mode.
+
+    Values may be numpy arrays or eager torch/TensorFlow tensors (copied to the host once for the
+    check: the checks are min/max reductions and one comparison per history key). Keys the
+    contract does not know are not checked; the models ignore them too (they convert only the
+    keys they read).
     """
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"a batch must be a dict of arrays (key -> [B] or [B, T]), got "
+                        f"{type(batch).__name__}")
     keys = list(batch) if keys is None else list(keys)
     max_len = meta.max_len if max_len is None else max_len
     for k in keys:
         if k not in batch:
             raise KeyError(f"batch is missing key {k!r} (has {sorted(batch)})")
-    arrs = {k: np.asarray(batch[k]) for k in keys}
 
     # dtype kind and rank
     B = T = None
-    for k, a in arrs.items():
+    arrs = {}
+    for k in keys:
         rng = _id_range(k, meta)
         if rng is None and k not in FLOAT_KEYS + BOOL_KEYS + ("hist_len",):
             continue  # not part of the contract (e.g. a truth list or session id)
+        a = arrs[k] = as_numpy(batch[k])
         if (rng is not None or k == "hist_len") and a.dtype.kind not in "iu":
             raise ValueError(f"batch[{k!r}] must hold integer ids, got dtype {a.dtype}")
         if k in FLOAT_KEYS and a.dtype.kind != "f":
@@ -253,22 +332,25 @@ def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
             elif a.shape[1] != T:
                 raise ValueError(f"batch[{k!r}] has history width {a.shape[1]}, but "
                                  f"batch[{t_key!r}] has T={T}")
+    if B is not None:
+        check_rows(B, batch_stats)
 
-    # value ranges
+    # value ranges: min/max reductions; the offending value is looked up only on failure
     for k, a in arrs.items():
         rng = _id_range(k, meta)
         if rng is None or a.size == 0:
             continue
         lo = 1 if k in TARGET_KEYS else 0
-        bad = (a < lo) | (a > rng)
-        if bad.any():
-            raise ValueError(f"batch[{k!r}] holds id {a[bad].flat[0].item()}, allowed range "
-                             f"{lo}..{rng}" + (" (0 is padding)" if lo == 0 else
-                                               " (a target is never padding)"))
+        if a.min() < lo or a.max() > rng:
+            raise ValueError(f"batch[{k!r}] holds id {_first_bad(a, (a < lo) | (a > rng))}, "
+                             f"allowed range {lo}..{rng}" +
+                             (" (0 is padding)" if lo == 0 else " (a target is never padding)"))
     if "label" in arrs:
         a = arrs["label"]
-        if not np.isin(a, (0.0, 1.0)).all():
-            raise ValueError(f"batch['label'] must be 0 or 1, found {a[~np.isin(a, (0, 1))][0].item()}")
+        ok = (a == 0) | (a == 1)
+        if not ok.all():
+            raise ValueError(f"batch['label'] must be 0 or 1 (a click label), found "
+                             f"{_first_bad(a, ~ok)}")
 
     if "hist_len" in arrs:
         L = arrs["hist_len"]
@@ -285,15 +367,17 @@ def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
                 if k not in arrs:
                     continue
                 a = arrs[k]
-                if (a[mask] == 0).any():
-                    b = tuple(int(i) for i in np.argwhere(mask & (a == 0))[0])
+                real = a != 0
+                if np.array_equal(real, mask):
+                    continue  # the common case: one comparison, no gather
+                if (mask & ~real).any():
+                    b = tuple(int(i) for i in np.argwhere(mask & ~real)[0])
                     raise ValueError(f"batch[{k!r}] is 0 (padding) at real position {b} "
                                      f"(hist_len={L[b[0]]}); real behaviours need ids >= 1")
-                if (a[~mask] != 0).any():
-                    b = tuple(int(i) for i in np.argwhere(~mask & (a != 0))[0])
-                    raise ValueError(f"batch[{k!r}] is {a[b]} at padded position "
-                                     f"{b} (hist_len={L[b[0]]}); histories are "
-                                     f"right-padded with 0")
+                b = tuple(int(i) for i in np.argwhere(~mask & real)[0])
+                raise ValueError(f"batch[{k!r}] is {a[b]} at padded position "
+                                 f"{b} (hist_len={L[b[0]]}); histories are "
+                                 f"right-padded with 0")
             if "hist_gaps" in arrs:
                 g = arrs["hist_gaps"]
                 if not np.isfinite(g).all() or (g[mask] < 0).any() or (g[~mask] != 0).any():
@@ -301,6 +385,7 @@ def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
                                      "positions and 0 at padding")
             if "relevant" in arrs and (arrs["relevant"] & ~mask).any():
                 raise ValueError("batch['relevant'] is True at a padded position")
+    return B
 
 
 def id_counts(train: dict, meta) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ import tensorflow as tf
 from recbook.common.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
 from recbook.tf.layers import (CTRModel, MLP, Embedding, copy_embedding, copy_linear, copy_mlp,
                                make_activation, masked_softmax, sequence_mask)
+from recbook.tf.layers import check_copy
 
 __all__ = ["BST", "MultiHeadSelfAttention", "TransformerBlock", "copy_from_torch",
            "time_boundaries", "time_bucket"]
@@ -169,7 +170,7 @@ class BST(CTRModel):
         return F * tf.cast(mask, F.dtype)[..., None], tf.stack(attention, 1)
 
     def call(self, batch, training=False, return_attention=False):
-        b = self.prepare(batch)
+        b = batch  # checked and converted once, by RecModel.__call__
         if b["hist_items"].shape[1] is not None and b["hist_items"].shape[1] > self.L:
             raise ValueError(f"hist_items has T={b['hist_items'].shape[1]} columns, more than "
                              f"meta.max_len={self.L}")
@@ -209,6 +210,7 @@ def copy_block(tf_block: TransformerBlock, torch_block):
 def copy_from_torch(tf_model: BST, torch_model):
     """Load a torch BST's weights into a TF BST built with the same arguments (call it once on
     a batch first, so that its weights exist)."""
+    check_copy(tf_model, torch_model)
     copy_embedding(tf_model.item_emb, torch_model.item_emb)
     copy_embedding(tf_model.cat_emb, torch_model.cat_emb)
     if tf_model.position in ("time", "index"):

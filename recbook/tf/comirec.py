@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from recbook.tf.layers import copy_linear, masked_softmax, sequence_mask
+from recbook.tf.layers import check_copy
 from recbook.tf.mind import dynamic_routing
 from recbook.tf.youtube_dnn import RetrievalModel, copy_pooling
 
@@ -114,6 +115,7 @@ class ComiRecSA(ComiRec):
 
 def copy_from_torch(tf_model: ComiRec, torch_model):
     """Load a torch ComiRecDR / ComiRecSA's weights; build ``tf_model`` first (call it once)."""
+    check_copy(tf_model, torch_model)
     copy_pooling(tf_model.emb, torch_model.emb)
     src, dst = torch_model.extractor, tf_model.extractor
     if isinstance(dst, DynamicRoutingExtractor):

@@ -12,6 +12,7 @@ import tensorflow as tf
 from recbook.tf.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
                                full_precision, sequence_mask, copy_embedding, copy_linear,
                                copy_mlp, copy_prelu)
+from recbook.tf.layers import check_copy
 
 EVOLUTIONS = ("aigru", "agru", "augru")
 MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
@@ -217,7 +218,7 @@ class DIEN(CTRModel):
         return tf.concat([self.item_emb(items), self.cat_emb(cats)], -1)
 
     def call(self, batch, training=False, return_attention=False):
-        b = self.prepare(batch)
+        b = batch  # checked and converted once, by RecModel.__call__
         mask = sequence_mask(b["hist_len"], b["hist_items"].shape[1])
         e_a = self.behaviours(b["target_item"], b["target_cat"])
         e_b = self.behaviours(b["hist_items"], b["hist_cats"])
@@ -250,6 +251,7 @@ def copy_cell(tf_cell: GRUCell, torch_cell):
 
 def copy_from_torch(tf_model: DIEN, torch_model):
     """Load a torch DIEN's weights into a built TF DIEN of the same arguments (call it first)."""
+    check_copy(tf_model, torch_model)
     copy_embedding(tf_model.item_emb, torch_model.item_emb)
     copy_embedding(tf_model.cat_emb, torch_model.cat_emb)
     if tf_model.use_user:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from recbook.data.batches import id_counts
 from recbook.tf.layers import (ActivationUnit, CTRModel, Embedding, MLP, copy_activation_unit,
                                copy_embedding, copy_mlp, masked_softmax, sequence_mask)
+from recbook.tf.layers import check_copy
 
 BEHAVIOUR_KEYS = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
 
@@ -49,7 +50,7 @@ class BaseModel(CTRModel):
         return tf.reduce_sum(w[..., None] * e, 1), w
 
     def call(self, batch, training=False, return_attention=False):
-        b = self.prepare(batch)
+        b = batch  # checked and converted once, by RecModel.__call__
         v_A, e, mask, profile = self.embed(b)
         v_U, w = self.pool(v_A, e, mask, training=training)
         x = tf.concat(profile + [v_U, v_A], -1)
@@ -113,6 +114,7 @@ class DIN(BaseModel):
 
 def copy_from_torch(tf_model: BaseModel, torch_model) -> BaseModel:
     """Load a torch BaseModel/DIN's weights (and n_j) into its Keras twin (called once already)."""
+    check_copy(tf_model, torch_model)
     if not tf_model.built:
         raise ValueError("call the TF model once on a batch before copying weights into it")
     copy_embedding(tf_model.item_emb, torch_model.item_emb)

@@ -17,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from recbook.baselines import SampleStore
-from recbook.data.batches import validate
+from recbook.data.batches import Prepared
 from recbook.tf.gru4rec_losses import LOSSES, gru4rec_loss
 from recbook.tf.layers import Embedding, RecModel, full_precision
+from recbook.tf.layers import check_copy
 
 
 def block_uniform(fan_in: int, fan_out: int, rng: np.random.Generator,
@@ -86,6 +87,13 @@ class GRU4Rec(RecModel):
     """GRU4Rec; the arguments are those of ``recbook.torch.gru4rec.GRU4Rec``."""
 
     keys = ("input_item", "reset")
+    loss_keys = ("target_item",)
+    optional_keys = ("state_index", "full_size", "negatives")
+    sparse_gradients = True  # see the torch twin: "adam" refused, IndexedAdagradM by default
+
+    @staticmethod
+    def default_optimizer(lr: float):
+        return adagrad_m(lr)
 
     def __init__(self, meta, layers=(100,), loss: str = "cross-entropy",
                  constrained_embedding: bool = True, embedding: int = 0,
@@ -147,36 +155,37 @@ class GRU4Rec(RecModel):
         for h, d in zip(self.H, self.layers_):
             h.assign(tf.zeros((0, d)))
 
-    def prepare(self, batch, negatives: bool = True):
-        """Validate and convert a batch; when run eagerly (before a traced step, or a plain
-        call) also size the state to the batch and attach this step's extra samples."""
-        if tf.executing_eagerly():
-            # Keras' __call__ turns numpy into tensors before ``call``: validate their values
-            keys = self.keys + (("target_item",) if "target_item" in batch else ())
-            validate({k: np.asarray(batch[k]) for k in keys if k in batch}, self.meta, keys)
-            reset = np.asarray(batch["reset"])
-            B, rows = len(reset), int(tf.shape(self.H[0])[0])
-            narrow = "state_index" in batch and 0 < B <= rows  # the batch shrank: gather
-            if rows != B and not narrow:  # a new batch size: a fresh state, sized outside the graph
-                if rows and not reset.all():
-                    raise ValueError(f"the batch has {B} rows but the hidden state has {rows}: "
-                                     "a new batch size needs reset all True (or a "
-                                     "'state_index' to narrow the state)")
-                for h, d in zip(self.H, self.layers_):
-                    h.assign(tf.zeros((B, d)))
-                rows = B
-            _check_state_index(batch, rows)
-            if negatives and "target_item" in batch:
-                if self.store is None and B < 2:
-                    raise ValueError("a step of 1 row without extra samples (n_sample=0) has no "
-                                     "negative; iterate with SessionParallelBatches(..., "
-                                     "min_rows=2)")
-                if "full_size" in batch and int(batch["full_size"]) < B:
-                    raise ValueError(f"batch['full_size'] = {int(batch['full_size'])} is below "
-                                     f"the {B} rows")
-                if self.store is not None and "negatives" not in batch:
-                    batch = {**batch, "negatives": self.store.get()}
-        return super().prepare(batch)
+    def prepare(self, batch, extra_keys=(), keys=None, training=False):
+        """``RecModel.prepare``; when run eagerly (before a traced step, or a plain call) it
+        also sizes the state to the batch and, for the loss (``extra_keys`` holds
+        ``target_item``), attaches this step's extra samples as ``negatives``."""
+        if (not tf.executing_eagerly() or not isinstance(batch, dict) or "reset" not in batch
+                or isinstance(batch, Prepared)):
+            return super().prepare(batch, extra_keys, keys, training)
+        b = super().prepare(batch, extra_keys, keys, training)
+        reset = b["reset"].numpy()
+        B, rows = len(reset), int(tf.shape(self.H[0])[0])
+        narrow = "state_index" in batch and 0 < B <= rows  # the batch shrank: gather
+        if rows != B and not narrow:  # a new batch size: a fresh state, sized outside the graph
+            if rows and not reset.all():
+                raise ValueError(f"the batch has {B} rows but the hidden state has {rows}: "
+                                 "a new batch size needs reset all True (or a "
+                                 "'state_index' to narrow the state)")
+            for h, d in zip(self.H, self.layers_):
+                h.assign(tf.zeros((B, d)))
+            rows = B
+        _check_state_index(batch, rows)
+        if "target_item" in extra_keys:
+            if self.store is None and B < 2:
+                raise ValueError("a step of 1 row without extra samples (n_sample=0) has no "
+                                 "negative; iterate with SessionParallelBatches(..., "
+                                 "min_rows=2)")
+            if "full_size" in batch and int(batch["full_size"]) < B:
+                raise ValueError(f"batch['full_size'] = {int(batch['full_size'])} is below "
+                                 f"the {B} rows")
+            if self.store is not None and "negatives" not in batch:
+                b["negatives"] = tf.convert_to_tensor(np.asarray(self.store.get(), np.int64))
+        return b
 
     def step(self, b, training=False, return_gates=False):
         x = b["input_item"]
@@ -204,7 +213,7 @@ class GRU4Rec(RecModel):
 
     # --- scoring -----------------------------------------------------------------------
     def call(self, batch, training=False, return_attention=False):
-        b = self.prepare(batch, negatives=False)
+        b = batch  # checked and converted once (and the state sized) by RecModel.__call__
         h, gates = self.step(b, training, return_gates=True)
         scores = h @ tf.transpose(self.W_y.table.embeddings) + tf.transpose(self.b_y.table.embeddings)
         scores = tf.concat([tf.fill([tf.shape(h)[0], 1], -float("inf")), scores[:, 1:]], 1)
@@ -226,9 +235,7 @@ class GRU4Rec(RecModel):
         return R
 
     def loss(self, batch, training=True):
-        if not any(tf.is_tensor(v) for v in batch.values()):
-            validate(batch, self.meta, ("input_item", "target_item", "reset"))
-        b = self.prepare(batch)
+        b = self.prepare(batch, self.loss_keys, training=training)
         h = self.step(b, training)
         R = self.score_matrix(h, b["target_item"], b.get("negatives"))
         L = gru4rec_loss(self.loss_name, R, self.bpreg, self.elu_param)
@@ -238,7 +245,7 @@ class GRU4Rec(RecModel):
 
     # --- retrieval contract ------------------------------------------------------------
     def user_interests(self, batch):
-        h = self.step(self.prepare(batch, negatives=False))
+        h = self.step(self.prepare(batch))
         return tf.concat([h, tf.ones_like(h[:, :1])], 1)[:, None, :]
 
     def item_embeddings(self):
@@ -303,6 +310,7 @@ def adagrad_m(lr: float, momentum: float = 0.0, nesterov: bool = False):
 
 def copy_from_torch(tf_model: GRU4Rec, torch_model) -> None:
     """Copy every weight of a ``recbook.torch.gru4rec.GRU4Rec`` into ``tf_model``."""
+    check_copy(tf_model, torch_model)
     def t(p):
         return p.detach().cpu().numpy()
     tf_model.W_y.table.embeddings.assign(t(torch_model.W_y.table.weight))

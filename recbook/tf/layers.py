@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recbook.data.batches import contract_dtype, validate
+from recbook.data.batches import Prepared, batch_statistics_error, check_rows, contract_dtype, \
+    validate
 
 
 def full_precision(x):
@@ -37,9 +38,12 @@ def sequence_mask(hist_len, T: int):
 
 
 class RecModel(keras.Model):
-    """Base of every recbook Keras model: one place that checks and converts a batch."""
+    """Base of every recbook Keras model: one place that checks and converts a batch; the
+    twin of ``recbook.torch.layers.RecModel`` (read it for what ``prepare`` refuses)."""
 
-    keys: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # the batch keys a subclass reads
+    loss_keys: tuple[str, ...] = ()  # read by ``loss`` beyond ``keys`` (CTR: label)
+    optional_keys: tuple[str, ...] = ()  # converted when present, not part of the contract
 
     def __init_subclass__(cls, **kwargs):
         # Keras fixes a layer's dtype policy when the layer is constructed, from a global
@@ -73,32 +77,54 @@ class RecModel(keras.Model):
         self._convert_input_args = False
 
     def __call__(self, batch, *args, **kwargs):
-        # Keras turns numpy into tensors before call() sees them: check the numpy batch here.
-        self._validate(batch)
-        if isinstance(batch, dict):  # Keras' own conversion is off (see __init__)
-            batch = as_tensors(batch)
+        # Keras' own conversion is off (see __init__): the batch is checked and converted here,
+        # numpy and eager tensors alike, so ``call`` gets a prepared batch
+        batch = self.prepare(batch, training=bool(kwargs.get("training", False)))
+        if isinstance(batch, Prepared):
+            batch = dict(batch)  # Keras takes plain dicts only
         return super().__call__(batch, *args, **kwargs)
 
-    def _validate(self, batch, extra_keys=()):
-        if isinstance(batch, dict) and not any(tf.is_tensor(v) for v in batch.values()):
-            validate(batch, self.meta, tuple(self.keys) + tuple(extra_keys))
+    def batch_statistics(self) -> tuple[str, ...]:
+        """Names of the sublayers that normalise by the batch's statistics in training mode."""
+        if "_batch_stats" not in self.__dict__:
+            found = tuple(type(layer).__name__ for layer in self._flatten_layers()
+                          if isinstance(layer, (Dice, keras.layers.BatchNormalization)))
+            object.__setattr__(self, "_batch_stats", found)  # not tracked by Keras
+        return self._batch_stats
 
-    def prepare(self, batch, extra_keys=()):
-        """Validate a numpy batch (``extra_keys``: needed beyond ``self.keys``), as tensors."""
-        self._validate(batch, extra_keys)
-        return as_tensors(batch)
+    def prepare(self, batch, extra_keys=(), keys=None, training=False):
+        """Validate a batch against ``self.meta`` and convert the keys the model reads.
+
+        The twin of ``recbook.torch.layers.RecModel.prepare`` (``training``: Keras passes it to
+        each call instead of keeping a mode). Inside a traced function (``fit``'s step,
+        ``predict``) the batch is symbolic and passes unchecked: ``fit`` and ``predict`` check
+        it eagerly before the traced call."""
+        keys = tuple(self.keys if keys is None else keys) + tuple(extra_keys)
+        if (not tf.executing_eagerly() and isinstance(batch, dict)
+                and any(tf.is_tensor(v) for v in batch.values())):
+            return batch if isinstance(batch, Prepared) else as_tensors(batch)
+        stats = self.batch_statistics() if training else ()
+        if isinstance(batch, Prepared) and batch.covers(keys):
+            check_rows(batch.rows, stats)
+            return batch
+        rows = validate(batch, self.meta, keys, batch_stats=stats)
+        convert = keys + tuple(k for k in self.optional_keys if k in batch)
+        return Prepared(as_tensors({k: batch[k] for k in convert}), keys, rows)
 
 
 class CTRModel(RecModel):
-    """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
+    """A click-through-rate model: logits [B]; trained with binary cross-entropy.
+
+    ``loss`` needs ``label`` in {0, 1} (anything else is refused: BCE would train on it)."""
 
     keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
+    loss_keys = ("label",)
 
     def extra_loss(self, batch, outputs, training=True):
         return None
 
     def loss(self, batch, training=True):
-        b = self.prepare(batch, ("label",))
+        b = self.prepare(batch, self.loss_keys, training=training)
         logits, outputs = self(b, training=training, return_attention=True)
         # float32 logits (a no-op under the float32 policy): the loss in full precision, and a
         # float16 logit with a float32 label is a TypeError
@@ -161,6 +187,9 @@ class Dice(keras.layers.Layer):
     def call(self, s, training=False):
         if training:
             flat = tf.reshape(s, [-1, tf.shape(s)[-1]])
+            rows = flat.shape[0]
+            if rows is not None and rows < 2:  # before the running statistics are touched
+                raise batch_statistics_error(rows, ["Dice"])
             mean, var = tf.nn.moments(flat, axes=[0])
             m = self.momentum
             self.running_mean.assign(m * self.running_mean + (1 - m) * mean)
@@ -292,6 +321,25 @@ def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, log
 
 def _np(t):
     return t.detach().cpu().numpy()
+
+
+def check_copy(tf_model, torch_model) -> None:
+    """``copy_from_torch(tf_model, torch_model)``: the Keras model first, the torch model of the
+    same class second; swapped or mismatched arguments get a TypeError that says so."""
+    def what(m):
+        kind = "Keras" if isinstance(m, keras.layers.Layer) else \
+            "torch" if hasattr(m, "state_dict") and hasattr(m, "named_parameters") else "other"
+        return kind, f"{kind} {type(m).__name__}"
+    (k_tf, d_tf), (k_pt, d_pt) = what(tf_model), what(torch_model)
+    if (k_tf, k_pt) == ("torch", "Keras"):
+        raise TypeError(f"copy_from_torch(tf_model, torch_model) takes the Keras model first; "
+                        f"got a {d_tf} first and a {d_pt} second: swap them")
+    if k_tf != "Keras" or k_pt != "torch":
+        raise TypeError(f"copy_from_torch(tf_model, torch_model) takes a Keras model and its "
+                        f"torch twin, got a {d_tf} and a {d_pt}")
+    if type(tf_model).__name__ != type(torch_model).__name__:
+        raise TypeError(f"copy_from_torch: the models differ: Keras {type(tf_model).__name__} "
+                        f"and torch {type(torch_model).__name__} (copy between twins only)")
 
 
 def copy_linear(dense, linear):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from recbook.tf.layers import copy_mlp, full_precision, masked_softmax, sequence_mask
+from recbook.tf.layers import check_copy
 from recbook.tf.youtube_dnn import YouTubeDNN, copy_pooling
 
 
@@ -152,6 +153,7 @@ class MIND(YouTubeDNN):
 
 def copy_from_torch(tf_model: MIND, torch_model):
     """Load a torch MIND's weights (embeddings, S, ReLU layers); build ``tf_model`` first."""
+    check_copy(tf_model, torch_model)
     copy_pooling(tf_model.emb, torch_model.emb)
     copy_mlp(tf_model.tower, torch_model.tower)
     tf_model.extractor.S.assign(torch_model.extractor.S.detach().cpu().numpy())

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from recbook.data.batches import iterate
-from recbook.training import EarlyStopping, History, run_epochs
+from recbook.training import EarlyStopping, History, check_fit, choose_optimizer, run_epochs
 
 
 def seed_everything(seed: int) -> None:
@@ -95,7 +95,7 @@ def make_optimizer(optimizer, lr: float):
     return choices[optimizer](learning_rate=lr)
 
 
-def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer="adam",
+def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer=None,
         lr: float = 1e-3, monitor: str | None = None, mode: str = "max",
         patience: int | None = None, seed: int = 0, lr_decay: float | None = None,
         checkpoint: str | None = None, desc: str | None = None, graph: bool = True,
@@ -105,6 +105,10 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     graph: trace the step with tf.function (fast); False runs eagerly (debugging, or a model
     that keeps Python state between steps).
     """
+    from recbook.tf.layers import RecModel  # here: layers reads mixed_precision from this module
+    check_fit(model, train, batch_size, "tf", isinstance(model, keras.Model))
+    optimizer = choose_optimizer(model, optimizer, lr)
+    recbook_model = isinstance(model, RecModel)  # else a Keras model with prepare(batch)
     seed_everything(seed)
     opt = make_optimizer(optimizer, lr)
     # a model built under mixed_float16 (see ``mixed_precision``) needs loss scaling: small
@@ -134,7 +138,10 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     compiled = tf.function(train_step, reduce_retracing=True) if graph else train_step
 
     def step(batch):
-        logs = compiled(model.prepare(batch))  # validate and convert outside the graph
+        # validate (the loss's keys too: label) and convert outside the graph, in training mode
+        b = model.prepare(batch, model.loss_keys, training=True) if recbook_model else \
+            model.prepare(batch)
+        logs = compiled(dict(b))
         logs = {k: float(v) for k, v in logs.items()}
         if not np.isfinite(logs["loss"]):
             raise FloatingPointError(f"loss became {logs['loss']} (logs: {logs})")
@@ -168,7 +175,7 @@ def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
         ref = weakref.ref(model)  # a strong reference here would keep the model alive forever
         _FORWARD[model] = tf.function(lambda b: ref()(b, training=False), reduce_retracing=True)
     forward = _FORWARD[model]
-    return np.concatenate([np.asarray(forward(model.prepare(batch)))
+    return np.concatenate([np.asarray(forward(dict(model.prepare(batch))))
                            for batch in iterate(arrays, batch_size)])
 
 

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recbook.data.batches import validate
-from recbook.tf.layers import MLP, Embedding, RecModel, as_tensors, copy_embedding, copy_mlp, \
+from recbook.tf.layers import MLP, Embedding, RecModel, copy_embedding, copy_mlp, \
     sampled_softmax_loss, sequence_mask
+from recbook.tf.layers import check_copy
 
 USER_KEYS = ("hist_items", "hist_cats", "hist_len")
 TARGET_KEYS = ("target_item", "target_cat")
@@ -69,9 +69,8 @@ class RetrievalModel(RecModel):
         self.built = True
 
     def user_inputs(self, batch):
-        if not any(tf.is_tensor(v) for v in batch.values()):
-            validate(batch, self.meta, self.user_keys)
-        return as_tensors(batch)
+        """Validate (only the keys a user vector needs) and convert a batch."""
+        return self.prepare(batch, keys=self.user_keys)
 
     def interests(self, b, training=False, routing_logits=None, generator=None):
         """(V_u [B, K, d], interest mask [B, K] bool, attention dict) of converted batch b."""
@@ -98,7 +97,7 @@ class RetrievalModel(RecModel):
     def call(self, batch, training=False, return_attention=False, routing_logits=None,
              generator=None):
         """f_score (MIND eq. 3) of each row's target item: max_k e_target · v_u^k, [B]."""
-        b = self.prepare(batch)
+        b = batch  # checked and converted once, by RecModel.__call__
         V, imask, att = self.interests(b, training=training, routing_logits=routing_logits,
                                        generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
@@ -111,7 +110,7 @@ class RetrievalModel(RecModel):
         return logits, {**att, **extra}
 
     def loss(self, batch, training=True, routing_logits=None, generator=None):
-        b = self.prepare(batch)
+        b = self.prepare(batch, self.loss_keys, training=training)
         V, imask, _ = self.interests(b, training=training, routing_logits=routing_logits,
                                      generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
@@ -153,6 +152,7 @@ def copy_pooling(tf_emb: EmbeddingPooling, torch_emb):
 
 def copy_from_torch(tf_model: YouTubeDNN, torch_model):
     """Load a torch YouTubeDNN's weights; build ``tf_model`` first (call it on a batch)."""
+    check_copy(tf_model, torch_model)
     copy_pooling(tf_model.emb, torch_model.emb)
     copy_mlp(tf_model.tower, torch_model.tower)
     return tf_model

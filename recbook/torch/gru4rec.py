@@ -103,6 +103,16 @@ class GRU4Rec(RecModel):
     """
 
     keys = ("input_item", "reset")
+    loss_keys = ("target_item",)
+    optional_keys = ("state_index",)
+    # W_y, b_y (and E) get sparse row gradients: ``fit``'s default optimizer is the official
+    # IndexedAdagradM (``default_optimizer``), and "adam" is refused in both frameworks (torch's
+    # Adam cannot take sparse gradients; Keras' would update every row's moments)
+    sparse_gradients = True
+
+    @staticmethod
+    def default_optimizer(lr: float):
+        return adagrad_m(lr)
 
     def __init__(self, meta, layers=(100,), loss: str = "cross-entropy",
                  constrained_embedding: bool = True, embedding: int = 0,
@@ -161,21 +171,19 @@ class GRU4Rec(RecModel):
         return emb
 
     # --- state -------------------------------------------------------------------------
-    def prepare(self, batch, extra_keys=()):
+    def prepare(self, batch, extra_keys=(), keys=None):
         """``RecModel.prepare`` of the keys the model reads (the iterator's ``session`` and
         ``full_size`` stay numpy); a ``state_index`` that keeps every row in place is dropped
         (nothing to narrow: no gather)."""
+        if not isinstance(batch, dict) or "reset" not in batch:
+            return super().prepare(batch, extra_keys, keys)  # validate names what is wrong
         self._check_state_index(batch)
         idx = batch.get("state_index")
         if (idx is not None and not isinstance(idx, torch.Tensor) and self.H is not None
                 and len(idx) == self.H[0].shape[0] and (np.diff(idx) == 1).all()
                 and (len(idx) == 0 or idx[0] == 0)):
-            idx = None
-        keys = (*self.keys, *extra_keys)
-        b = {k: batch[k] for k in keys if k in batch}
-        if idx is not None:
-            b["state_index"] = idx
-        return super().prepare(b, extra_keys)
+            batch = {k: v for k, v in batch.items() if k != "state_index"}
+        return super().prepare(batch, extra_keys, keys)
 
     def reset_state(self):
         """Forget every row's hidden state (the next batch must reset all its rows)."""
@@ -277,7 +285,7 @@ class GRU4Rec(RecModel):
         if isinstance(batch["input_item"], np.ndarray) and not batch["input_item"].all():
             raise ValueError("batch['input_item'] holds padding id 0: GRU4Rec trains on real "
                              "events only")
-        b = self.prepare(batch, ("target_item",))
+        b = self.prepare(batch, self.loss_keys)
         x, target = b["input_item"], b["target_item"]
         rows = x.shape[0]
         sample = None

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.data.batches import contract_dtype, validate
+from recbook.data.batches import Prepared, batch_statistics_error, check_rows, contract_dtype, \
+    validate
 
 
 def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
@@ -35,34 +36,60 @@ def sequence_mask(hist_len: torch.Tensor, T: int) -> torch.Tensor:
 
 
 class RecModel(nn.Module):
-    """Base of every recbook model: one place that checks and converts a batch."""
+    """Base of every recbook model: one place that checks and converts a batch.
+
+    ``prepare`` is the boundary: a batch (numpy arrays, or eager tensors: they are checked
+    too) is validated against ``self.meta`` by ``recbook.data.batches.validate`` -- which says
+    what is refused and why -- and the keys the model reads are converted once; unknown keys are
+    ignored. In training mode a model with a batch-statistics layer (Dice, batch norm) also
+    refuses a 1-row batch, and every model an empty one, before any statistic is touched.
+    """
 
     keys: tuple[str, ...] = ()  # the batch keys a subclass reads
+    loss_keys: tuple[str, ...] = ()  # read by ``loss`` beyond ``keys`` (CTR: label)
+    optional_keys: tuple[str, ...] = ()  # converted when present, not part of the contract
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def prepare(self, batch, extra_keys=()) -> dict[str, torch.Tensor]:
-        """Validate a numpy batch against ``self.meta`` (clear errors) and move it to tensors.
+    def batch_statistics(self) -> tuple[str, ...]:
+        """Names of the sublayers that normalise by the batch's statistics in training mode."""
+        if "_batch_stats" not in self.__dict__:
+            self._batch_stats = tuple(type(m).__name__ for m in self.modules()
+                                      if isinstance(m, (Dice, nn.modules.batchnorm._BatchNorm)))
+        return self._batch_stats
 
-        ``extra_keys``: keys needed beyond ``self.keys`` (the loss needs ``label``)."""
-        if not any(isinstance(v, torch.Tensor) for v in batch.values()):
-            validate(batch, self.meta, tuple(self.keys) + tuple(extra_keys))
-        return as_tensors(batch, self.device)
+    def prepare(self, batch, extra_keys=(), keys=None) -> dict[str, torch.Tensor]:
+        """Validate a batch against ``self.meta`` (clear errors) and move it to tensors.
+
+        ``keys``: the keys to check and convert (default ``self.keys``); ``extra_keys``: needed
+        beyond them (the loss needs ``label``). A batch this method already prepared for those
+        keys passes through unchanged."""
+        keys = tuple(self.keys if keys is None else keys) + tuple(extra_keys)
+        stats = self.batch_statistics() if self.training else ()
+        if isinstance(batch, Prepared) and batch.covers(keys):
+            check_rows(batch.rows, stats)
+            return batch
+        rows = validate(batch, self.meta, keys, batch_stats=stats)
+        convert = keys + tuple(k for k in self.optional_keys if k in batch)
+        return Prepared(as_tensors({k: batch[k] for k in convert}, self.device), keys, rows)
 
 
 class CTRModel(RecModel):
-    """A click-through-rate model: logits [B]; trained with binary cross-entropy."""
+    """A click-through-rate model: logits [B]; trained with binary cross-entropy.
+
+    ``loss`` needs ``label`` in {0, 1} (anything else is refused: BCE would train on it)."""
 
     keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
+    loss_keys = ("label",)
 
     def extra_loss(self, batch, outputs) -> torch.Tensor | None:
         """An auxiliary or regularisation term added to the loss (DIEN, DIN override it)."""
         return None
 
     def loss(self, batch):
-        b = self.prepare(batch, ("label",))
+        b = self.prepare(batch, self.loss_keys)
         logits, outputs = self(b, return_attention=True)
         # float32 logits (a no-op without autocast): the loss and its gradient in full precision
         bce = F.binary_cross_entropy_with_logits(full_precision(logits), b["label"])
@@ -151,6 +178,8 @@ class Dice(nn.Module):
     def forward(self, s):
         if self.training:
             flat = s.reshape(-1, s.shape[-1])
+            if flat.shape[0] < 2:  # before the running statistics are touched
+                raise batch_statistics_error(flat.shape[0], ["Dice"])
             mean, var = flat.mean(0), flat.var(0, unbiased=False)
             with torch.no_grad():  # moving averages, Keras convention: m * old + (1 − m) * new
                 self.running_mean.mul_(self.momentum).add_((1 - self.momentum) * mean)

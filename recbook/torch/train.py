@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from recbook.data.batches import iterate
-from recbook.training import EarlyStopping, History, run_epochs
+from recbook.training import EarlyStopping, History, check_fit, choose_optimizer, run_epochs
 
 
 def seed_everything(seed: int) -> None:
@@ -79,14 +79,19 @@ def make_optimizer(optimizer, params, lr: float, weight_decay: float = 0.0):
     return choices[optimizer](params, lr=lr, weight_decay=weight_decay)
 
 
-def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer="adam",
+def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer=None,
         lr: float = 1e-3, monitor: str | None = None, mode: str = "max",
         patience: int | None = None, seed: int = 0, lr_decay: float | None = None,
         checkpoint: str | None = None, desc: str | None = None, device=None,
         clip_norm: float | None = None, mixed_precision="auto") -> History:
     """Train ``model`` by ``model.loss(batch)``; evaluate after each epoch; keep the best weights.
 
-    train: dict of numpy arrays (reshuffled each epoch) or a callable ``epoch -> batches``.
+    train: dict of numpy arrays (reshuffled each epoch; ``data.train``, not the Dataset) or a
+    callable ``epoch -> batches``; each batch is validated by ``model.loss`` (see
+    ``recbook.data.batches.validate``: ids, lengths and labels out of range, empty batches,
+    1-row batches for Dice are refused).
+    optimizer: "adam", "sgd", "adagrad" or ``params -> Optimizer``; None (default): the model's
+    ``default_optimizer`` (GRU4Rec: IndexedAdagradM), else "adam".
     evaluate: ``model -> dict`` of validation metrics (logged as ``valid_<name>``).
     monitor: the metric that early stopping and best-weight restoring watch (e.g. "auc").
     lr_decay: multiply the learning rate by this after every epoch (DIEN halves it).
@@ -94,6 +99,8 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     mixed_precision: see :func:`autocast_dtype` ("auto": bf16, else fp16, on a GPU only).
     The weights, the loss and evaluation stay float32; only the forward pass is autocast.
     """
+    check_fit(model, train, batch_size, "torch", isinstance(model, torch.nn.Module))
+    optimizer = choose_optimizer(model, optimizer, lr)
     seed_everything(seed)
     device = torch.device(device or default_device())
     model.to(device)

@@ -23,9 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recbook.data.batches import validate
-from recbook.torch.layers import MLP, Embedding, RecModel, as_tensors, sequence_mask, \
-    sampled_softmax_loss
+from recbook.torch.layers import MLP, Embedding, RecModel, sequence_mask, sampled_softmax_loss
 
 USER_KEYS = ("hist_items", "hist_cats", "hist_len")
 TARGET_KEYS = ("target_item", "target_cat")
@@ -88,10 +86,8 @@ class RetrievalModel(RecModel):
 
     # --- inputs -----------------------------------------------------------------------------
     def user_inputs(self, batch):
-        """Validate (only the keys a user vector needs) and convert a numpy batch."""
-        if not any(isinstance(v, torch.Tensor) for v in batch.values()):
-            validate(batch, self.meta, self.user_keys)
-        return as_tensors(batch, self.device)
+        """Validate (only the keys a user vector needs) and convert a batch."""
+        return self.prepare(batch, keys=self.user_keys)
 
     # --- what a subclass defines --------------------------------------------------------------
     def interests(self, b, routing_logits=None, generator=None):
@@ -137,7 +133,7 @@ class RetrievalModel(RecModel):
 
     def loss(self, batch, routing_logits=None, generator=None):
         """Sampled softmax of the target against ``n_negatives(B)`` shared negatives."""
-        b = self.prepare(batch)
+        b = self.prepare(batch, self.loss_keys)
         V, imask, _ = self.interests(b, routing_logits=routing_logits, generator=generator)
         e_t = self.emb.items(b["target_item"], b["target_cat"])
         v_u, _ = self.training_vector(V, e_t, imask)
