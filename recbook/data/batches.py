@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..arrays import to_numpy
 from .meta import Meta
 
 # Which vocabulary each id key indexes ("profile" keys are looked up in meta.profile).
@@ -213,18 +214,6 @@ def _id_range(key: str, meta: Meta) -> int | None:
     return meta.profile.get(key)
 
 
-def as_numpy(value) -> np.ndarray:
-    """A batch value as numpy: arrays and lists as they are, an eager torch or TensorFlow
-    tensor copied to the host (duck-typed: this module imports neither framework)."""
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor
-        return value.detach().cpu().numpy()
-    if hasattr(value, "numpy") and callable(value.numpy):  # tf EagerTensor
-        return value.numpy()
-    return np.asarray(value)
-
-
 class Prepared(dict):
     """A batch that a model's ``prepare`` validated (for the keys in ``checked``) and converted
     to tensors. ``prepare`` hands it back unchanged when it covers the keys asked for, so a batch
@@ -310,7 +299,7 @@ def validate(batch: dict, meta: Meta, keys: Iterable[str] | None = None,
         rng = _id_range(k, meta)
         if rng is None and k not in FLOAT_KEYS + BOOL_KEYS + ("hist_len",):
             continue  # not part of the contract (e.g. a truth list or session id)
-        a = arrs[k] = as_numpy(batch[k])
+        a = arrs[k] = to_numpy(batch[k])
         if (rng is not None or k == "hist_len") and a.dtype.kind not in "iu":
             raise ValueError(f"batch[{k!r}] must hold integer ids, got dtype {a.dtype}")
         if k in FLOAT_KEYS and a.dtype.kind != "f":
