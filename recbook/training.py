@@ -76,12 +76,18 @@ def choose_optimizer(model, optimizer, lr: float):
     return optimizer
 
 
-def epoch_batches(train, epoch: int, batch_size: int, seed: int):
-    """The batches of one epoch: a dict of arrays is reshuffled each epoch, a callable asked."""
+def epoch_batches(train, epoch: int, batch_size: int, seed: int, min_rows: int = 1):
+    """The batches of one epoch: a dict of arrays is reshuffled each epoch, a callable asked.
+
+    A last batch of fewer than ``min_rows`` rows is left out: a model that normalises by batch
+    statistics (Dice, batch norm) cannot train on one row (its variance is 0). The rows are
+    reshuffled every epoch, so a different row sits out each time and none is lost for good."""
     if callable(train):
         return train(epoch), None
     n = len(next(iter(train.values())))
-    return iterate(train, batch_size, shuffle=True, seed=seed + epoch), -(-n // batch_size)
+    drop = 0 < n % batch_size < min_rows
+    return (iterate(train, batch_size, shuffle=True, seed=seed + epoch, drop_last=drop),
+            n // batch_size if drop else -(-n // batch_size))
 
 
 def progress_mode() -> str:
@@ -179,13 +185,14 @@ class EarlyStopping:
 
 
 def run_epochs(step, train, evaluate, epochs, batch_size, seed, stopper, desc,
-               on_best, on_epoch_end=None, name=None) -> History:
+               on_best, on_epoch_end=None, name=None, min_rows: int = 1) -> History:
     """The loop both frameworks share. ``step(batch) -> logs`` is one gradient step;
-    ``on_best()`` snapshots the weights; ``on_epoch_end(epoch)`` decays the learning rate."""
+    ``on_best()`` snapshots the weights; ``on_epoch_end(epoch)`` decays the learning rate;
+    ``min_rows``: see :func:`epoch_batches` (2 for a model with batch statistics)."""
     mode, history = progress_mode(), History(name or desc)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        batches, total = epoch_batches(train, epoch, batch_size, seed)
+        batches, total = epoch_batches(train, epoch, batch_size, seed, min_rows)
         bar, sums, n = EpochProgress(mode, epoch, epochs, total, desc), {}, 0
         for batch in batches:
             logs = step(batch)

@@ -158,7 +158,8 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
 
     history = run_epochs(step, train, (lambda: evaluate(model)) if evaluate else None, epochs,
                          batch_size, seed, EarlyStopping(monitor, mode, patience), desc,
-                         on_best, on_epoch_end)
+                         on_best, on_epoch_end,
+                         min_rows=2 if getattr(model, "batch_statistics", tuple)() else 1)
     if "weights" in best:
         model.set_weights(best["weights"])
     return history

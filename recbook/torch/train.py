@@ -143,7 +143,8 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
 
     history = run_epochs(step, train, evaluate_eval_mode if evaluate else None, epochs,
                          batch_size, seed, EarlyStopping(monitor, mode, patience), desc,
-                         on_best, on_epoch_end)
+                         on_best, on_epoch_end,
+                         min_rows=2 if getattr(model, "batch_statistics", tuple)() else 1)
     if "state" in best:
         model.load_state_dict(best["state"])
     model.eval()
