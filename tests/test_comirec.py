@@ -6,7 +6,7 @@ import torch
 from conftest import make_ctr_batch, make_meta
 from recbook import aggregation, metrics
 from recbook.retrieval import ItemIndex, topk_multi_interest
-from recbook.torch import comirec, youtube_dnn
+from recbook.torch import base, comirec
 from recbook.torch.comirec import ComiRecDR, ComiRecSA
 from recbook.torch.mind import squash
 
@@ -169,7 +169,7 @@ def test_hard_readout_and_official_negatives(meta, monkeypatch):
         seen["n_neg"] = n_neg
         return (user * 0).sum()
 
-    monkeypatch.setattr(youtube_dnn, "sampled_softmax_loss", spy)  # the shared loss
+    monkeypatch.setattr(base, "sampled_softmax_loss", spy)  # the shared loss
     model.loss(_batch(meta, B=7))
     assert seen["n_neg"] == 70  # 10 × batch size, as the official code
     ComiRecSA(meta, d=8, K=3, n_neg=33).loss(_batch(meta, B=7))

@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from recbook.common.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
-from recbook.tf.layers import (CTRModel, MLP, Embedding, copy_embedding, copy_linear, copy_mlp,
+from recbook.tf.base import CTRModel
+from recbook.tf.layers import (MLP, Embedding, copy_embedding, copy_linear, copy_mlp,
                                make_activation, masked_softmax, sequence_mask)
 from recbook.tf.layers import check_copy
 

@@ -9,10 +9,10 @@ import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import copy_linear, masked_softmax, sequence_mask
+from recbook.tf.base import RetrievalModel
+from recbook.tf.layers import copy_linear, copy_pooling, masked_softmax, sequence_mask
 from recbook.tf.layers import check_copy
 from recbook.tf.mind import dynamic_routing
-from recbook.tf.youtube_dnn import RetrievalModel, copy_pooling
 
 
 def _check_length(T: int, max_len: int):

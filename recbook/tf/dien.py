@@ -9,7 +9,8 @@ import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
+from recbook.tf.base import CTRModel
+from recbook.tf.layers import (Dice, Embedding, MLP, ActivationUnit, PReLU, masked_softmax,
                                full_precision, sequence_mask, copy_embedding, copy_linear,
                                copy_mlp, copy_prelu)
 from recbook.tf.layers import check_copy

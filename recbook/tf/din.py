@@ -12,7 +12,8 @@ import keras
 import tensorflow as tf
 
 from recbook.data.batches import id_counts
-from recbook.tf.layers import (ActivationUnit, CTRModel, Embedding, MLP, copy_activation_unit,
+from recbook.tf.base import CTRModel
+from recbook.tf.layers import (ActivationUnit, Embedding, MLP, copy_activation_unit,
                                copy_embedding, copy_mlp, masked_softmax, sequence_mask)
 from recbook.tf.layers import check_copy
 

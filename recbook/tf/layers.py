@@ -5,15 +5,12 @@ prove both frameworks compute the same function.
 """
 from __future__ import annotations
 
-import functools
-
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import numpy as np
 import tensorflow as tf
 
-from recbook.data.batches import Prepared, batch_statistics_error, check_rows, contract_dtype, \
-    validate
+from recbook.data.batches import batch_statistics_error, contract_dtype
 
 
 def full_precision(x):
@@ -37,107 +34,6 @@ def sequence_mask(hist_len, T: int):
     return tf.range(T, dtype=hist_len.dtype)[None, :] < hist_len[:, None]
 
 
-class RecModel(keras.Model):
-    """Base of every recbook Keras model: one place that checks and converts a batch; the
-    twin of ``recbook.torch.layers.RecModel`` (read it for what ``prepare`` refuses)."""
-
-    keys: tuple[str, ...] = ()  # the batch keys a subclass reads
-    loss_keys: tuple[str, ...] = ()  # read by ``loss`` beyond ``keys`` (CTR: label)
-    optional_keys: tuple[str, ...] = ()  # converted when present, not part of the contract
-
-    def __init_subclass__(cls, **kwargs):
-        # Keras fixes a layer's dtype policy when the layer is constructed, from a global
-        # setting: each model's constructor therefore runs under mixed_precision("auto") --
-        # float16/bfloat16 compute on a GPU that has it, float32 (no change) on a CPU -- unless
-        # the caller already opened an explicit scope.
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is None:
-            return
-
-        @functools.wraps(init)
-        def __init__(self, *args, **kw):
-            from recbook.tf.train import mixed_precision  # train imports this module
-            if mixed_precision.active:
-                return init(self, *args, **kw)
-            with mixed_precision("auto"):
-                return init(self, *args, **kw)
-
-        cls.__init__ = __init__
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # keras.Model.__init__ stores compile()'s slot as ``self.loss = None``, which would hide
-        # the ``loss(batch)`` method every recbook model shares with its torch twin.
-        self.__dict__.pop("loss", None)
-        # Under a mixed policy Keras would cast every float of the batch dict to float16 before
-        # call(): hist_gaps (seconds, up to ~1e7) overflow float16's 65504 and labels round.
-        # The batch stays as ``as_tensors`` makes it (``__call__``); each layer casts what it
-        # computes on.
-        self._convert_input_args = False
-
-    def __call__(self, batch, *args, **kwargs):
-        # Keras' own conversion is off (see __init__): the batch is checked and converted here,
-        # numpy and eager tensors alike, so ``call`` gets a prepared batch
-        batch = self.prepare(batch, training=bool(kwargs.get("training", False)))
-        if isinstance(batch, Prepared):
-            batch = dict(batch)  # Keras takes plain dicts only
-        return super().__call__(batch, *args, **kwargs)
-
-    def batch_statistics(self) -> tuple[str, ...]:
-        """Names of the sublayers that normalise by the batch's statistics in training mode."""
-        if "_batch_stats" not in self.__dict__:
-            found = tuple(type(layer).__name__ for layer in self._flatten_layers()
-                          if isinstance(layer, (Dice, keras.layers.BatchNormalization)))
-            object.__setattr__(self, "_batch_stats", found)  # not tracked by Keras
-        return self._batch_stats
-
-    def prepare(self, batch, extra_keys=(), keys=None, training=False):
-        """Validate a batch against ``self.meta`` and convert the keys the model reads.
-
-        The twin of ``recbook.torch.layers.RecModel.prepare`` (``training``: Keras passes it to
-        each call instead of keeping a mode). Inside a traced function (``fit``'s step,
-        ``predict``) the batch is symbolic and passes unchecked: ``fit`` and ``predict`` check
-        it eagerly before the traced call."""
-        keys = tuple(self.keys if keys is None else keys) + tuple(extra_keys)
-        if (not tf.executing_eagerly() and isinstance(batch, dict)
-                and any(tf.is_tensor(v) for v in batch.values())):
-            return batch if isinstance(batch, Prepared) else as_tensors(batch)
-        stats = self.batch_statistics() if training else ()
-        if isinstance(batch, Prepared) and batch.covers(keys):
-            check_rows(batch.rows, stats)
-            return batch
-        rows = validate(batch, self.meta, keys, batch_stats=stats)
-        convert = keys + tuple(k for k in self.optional_keys if k in batch)
-        return Prepared(as_tensors({k: batch[k] for k in convert}), keys, rows)
-
-
-class CTRModel(RecModel):
-    """A click-through-rate model: logits [B]; trained with binary cross-entropy.
-
-    ``loss`` needs ``label`` in {0, 1} (anything else is refused: BCE would train on it)."""
-
-    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
-    loss_keys = ("label",)
-
-    def extra_loss(self, batch, outputs, training=True):
-        return None
-
-    def loss(self, batch, training=True):
-        b = self.prepare(batch, self.loss_keys, training=training)
-        logits, outputs = self(b, training=training, return_attention=True)
-        # float32 logits (a no-op under the float32 policy): the loss in full precision, and a
-        # float16 logit with a float32 label is a TypeError
-        logits = full_precision(logits)
-        bce = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(b["label"], logits))
-        extra = self.extra_loss(b, outputs, training=training)
-        total = bce if extra is None else bce + extra
-        logs = {"loss": total, "bce": bce}
-        if extra is not None:
-            logs["extra"] = extra
-        return total, logs
-
-
 class Embedding(keras.layers.Layer):
     """A table of n + 1 rows; id 0 is padding and always looks up an exact zero vector."""
 
@@ -149,6 +45,32 @@ class Embedding(keras.layers.Layer):
     def call(self, ids):
         # Keras has no padding_idx: zero the padding rows' vectors instead (and their gradient).
         return self.table(ids) * tf.cast(ids != 0, self.compute_dtype)[..., None]
+
+
+class EmbeddingPooling(keras.layers.Layer):
+    """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""
+
+    def __init__(self, meta, d: int, profile_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.meta = meta
+        self.item = Embedding(meta.n_items, d)
+        self.cat = Embedding(meta.n_cats, d)
+        self.profile_emb = {f: Embedding(n, profile_dim, name=f"profile_{f}")
+                            for f, n in meta.profile.items()}
+        self.item_cat = tf.constant(meta.item_cat, dtype=tf.int64)
+        self.profile_width = profile_dim * len(meta.profile)
+
+    def items(self, ids, cats):
+        return (self.item(ids) + self.cat(cats)) / 2
+
+    def all_items(self):
+        return self.items(tf.range(self.meta.n_items + 1, dtype=tf.int64), self.item_cat)
+
+    def profile(self, b):
+        parts = [self.profile_emb[f](b[f]) for f in self.meta.profile]
+        if not parts:
+            return tf.zeros((tf.shape(b["hist_len"])[0], 0), tf.float32)
+        return tf.concat(parts, -1)
 
 
 def masked_softmax(scores, mask, axis: int = -1):
@@ -384,3 +306,19 @@ def copy_mlp(tf_mlp: MLP, torch_mlp):
 
 def copy_activation_unit(tf_unit: ActivationUnit, torch_unit):
     copy_mlp(tf_unit.mlp, torch_unit.mlp)
+
+
+def copy_pooling(tf_emb: EmbeddingPooling, torch_emb):
+    copy_embedding(tf_emb.item, torch_emb.item)
+    copy_embedding(tf_emb.cat, torch_emb.cat)
+    for f in tf_emb.meta.profile:
+        copy_embedding(tf_emb.profile_emb[f], torch_emb.profile_emb[f])
+
+
+def __getattr__(name):
+    # The base classes moved to recbook/tf/base.py (issue 17); their old home still names them,
+    # lazily: base imports this module, so importing it here at the top would be circular.
+    if name in ("RecModel", "CTRModel"):
+        from recbook.tf import base
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

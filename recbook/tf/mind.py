@@ -13,9 +13,9 @@ import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
 import tensorflow as tf
 
-from recbook.tf.layers import copy_mlp, full_precision, masked_softmax, sequence_mask
+from recbook.tf.layers import copy_mlp, copy_pooling, full_precision, masked_softmax, sequence_mask
 from recbook.tf.layers import check_copy
-from recbook.tf.youtube_dnn import YouTubeDNN, copy_pooling
+from recbook.tf.youtube_dnn import YouTubeDNN
 
 
 def squash(z, axis: int = -1, eps: float = 1e-9):

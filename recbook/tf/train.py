@@ -105,7 +105,7 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     graph: trace the step with tf.function (fast); False runs eagerly (debugging, or a model
     that keeps Python state between steps).
     """
-    from recbook.tf.layers import RecModel  # here: layers reads mixed_precision from this module
+    from recbook.tf.base import RecModel  # here: base reads mixed_precision from this module
     check_fit(model, train, batch_size, "tf", isinstance(model, keras.Model))
     optimizer = choose_optimizer(model, optimizer, lr)
     recbook_model = isinstance(model, RecModel)  # else a Keras model with prepare(batch)

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from recbook.common.bst import POOLINGS, POSITIONS, time_boundaries, time_bucket  # noqa: F401
-from recbook.torch.layers import (CTRModel, MLP, Embedding, make_activation, masked_softmax,
+from recbook.torch.base import CTRModel
+from recbook.torch.layers import (MLP, Embedding, make_activation, masked_softmax,
                                   sequence_mask)
 
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from recbook.torch.base import RetrievalModel
 from recbook.torch.layers import masked_softmax, sequence_mask
 from recbook.torch.mind import dynamic_routing
-from recbook.torch.youtube_dnn import RetrievalModel
 
 
 def _check_length(T: int, max_len: int):

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.torch.layers import (CTRModel, Dice, Embedding, MLP, ActivationUnit, PReLU,
+from recbook.torch.base import CTRModel
+from recbook.torch.layers import (Dice, Embedding, MLP, ActivationUnit, PReLU,
                                   full_precision, masked_softmax, sequence_mask)
 
 EVOLUTIONS = ("aigru", "agru", "augru")

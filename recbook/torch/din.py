@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from recbook.data.batches import id_counts
-from recbook.torch.layers import (ActivationUnit, CTRModel, Embedding, MLP, masked_softmax,
+from recbook.torch.base import CTRModel
+from recbook.torch.layers import (ActivationUnit, Embedding, MLP, masked_softmax,
                                   sequence_mask)
 
 BEHAVIOUR_KEYS = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from recbook.data.batches import Prepared, batch_statistics_error, check_rows, contract_dtype, \
-    validate
+from recbook.data.batches import batch_statistics_error, contract_dtype
 
 
 def as_tensors(batch, device=None) -> dict[str, torch.Tensor]:
@@ -35,72 +34,6 @@ def sequence_mask(hist_len: torch.Tensor, T: int) -> torch.Tensor:
     return torch.arange(T, device=hist_len.device)[None, :] < hist_len[:, None]
 
 
-class RecModel(nn.Module):
-    """Base of every recbook model: one place that checks and converts a batch.
-
-    ``prepare`` is the boundary: a batch (numpy arrays, or eager tensors: they are checked
-    too) is validated against ``self.meta`` by ``recbook.data.batches.validate`` -- which says
-    what is refused and why -- and the keys the model reads are converted once; unknown keys are
-    ignored. In training mode a model with a batch-statistics layer (Dice, batch norm) also
-    refuses a 1-row batch, and every model an empty one, before any statistic is touched.
-    """
-
-    keys: tuple[str, ...] = ()  # the batch keys a subclass reads
-    loss_keys: tuple[str, ...] = ()  # read by ``loss`` beyond ``keys`` (CTR: label)
-    optional_keys: tuple[str, ...] = ()  # converted when present, not part of the contract
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def batch_statistics(self) -> tuple[str, ...]:
-        """Names of the sublayers that normalise by the batch's statistics in training mode."""
-        if "_batch_stats" not in self.__dict__:
-            self._batch_stats = tuple(type(m).__name__ for m in self.modules()
-                                      if isinstance(m, (Dice, nn.modules.batchnorm._BatchNorm)))
-        return self._batch_stats
-
-    def prepare(self, batch, extra_keys=(), keys=None) -> dict[str, torch.Tensor]:
-        """Validate a batch against ``self.meta`` (clear errors) and move it to tensors.
-
-        ``keys``: the keys to check and convert (default ``self.keys``); ``extra_keys``: needed
-        beyond them (the loss needs ``label``). A batch this method already prepared for those
-        keys passes through unchanged."""
-        keys = tuple(self.keys if keys is None else keys) + tuple(extra_keys)
-        stats = self.batch_statistics() if self.training else ()
-        if isinstance(batch, Prepared) and batch.covers(keys):
-            check_rows(batch.rows, stats)
-            return batch
-        rows = validate(batch, self.meta, keys, batch_stats=stats)
-        convert = keys + tuple(k for k in self.optional_keys if k in batch)
-        return Prepared(as_tensors({k: batch[k] for k in convert}, self.device), keys, rows)
-
-
-class CTRModel(RecModel):
-    """A click-through-rate model: logits [B]; trained with binary cross-entropy.
-
-    ``loss`` needs ``label`` in {0, 1} (anything else is refused: BCE would train on it)."""
-
-    keys = ("target_item", "target_cat", "hist_items", "hist_cats", "hist_len")
-    loss_keys = ("label",)
-
-    def extra_loss(self, batch, outputs) -> torch.Tensor | None:
-        """An auxiliary or regularisation term added to the loss (DIEN, DIN override it)."""
-        return None
-
-    def loss(self, batch):
-        b = self.prepare(batch, self.loss_keys)
-        logits, outputs = self(b, return_attention=True)
-        # float32 logits (a no-op without autocast): the loss and its gradient in full precision
-        bce = F.binary_cross_entropy_with_logits(full_precision(logits), b["label"])
-        extra = self.extra_loss(b, outputs)
-        total = bce if extra is None else bce + extra
-        logs = {"loss": total.item(), "bce": bce.item()}
-        if extra is not None:
-            logs["extra"] = extra.item()
-        return total, logs
-
-
 class Embedding(nn.Module):
     """A table of n + 1 rows; id 0 is padding and always looks up an exact zero vector."""
 
@@ -114,6 +47,37 @@ class Embedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.table(ids)
+
+
+class EmbeddingPooling(nn.Module):
+    """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""
+
+    def __init__(self, meta, d: int, profile_dim: int):
+        super().__init__()
+        self.meta = meta
+        self.item = Embedding(meta.n_items, d)
+        self.cat = Embedding(meta.n_cats, d)
+        self.profile_emb = nn.ModuleDict({f: Embedding(n, profile_dim)
+                                          for f, n in meta.profile.items()})
+        self.register_buffer("item_cat", torch.as_tensor(meta.item_cat, dtype=torch.int64),
+                             persistent=False)
+        self.profile_width = profile_dim * len(meta.profile)
+
+    def items(self, ids, cats):
+        """e_i for ids [...] with their categories [...] -> [..., d]; id 0 gives 0."""
+        return (self.item(ids) + self.cat(cats)) / 2
+
+    def all_items(self):
+        """e_i for every id 0..N: [N + 1, d], row 0 the zero padding vector."""
+        return self.items(torch.arange(self.meta.n_items + 1, device=self.item_cat.device),
+                          self.item_cat)
+
+    def profile(self, b):
+        """P_u: the profile features' embeddings side by side, [B, profile_width]."""
+        parts = [self.profile_emb[f](b[f]) for f in self.meta.profile]
+        if not parts:
+            return b["hist_len"].new_zeros((b["hist_len"].shape[0], 0), dtype=torch.float32)
+        return torch.cat(parts, -1)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -305,3 +269,12 @@ def sampled_softmax_loss(user, item_weights, target, n_neg: int, probs=None, log
     neg = neg.masked_fill(negatives[None, :] == target[:, None], torch.finfo(neg.dtype).min)
     logits = torch.cat([pos, neg], dim=1)
     return F.cross_entropy(logits, torch.zeros_like(target))
+
+
+def __getattr__(name):
+    # The base classes moved to recbook/torch/base.py (issue 17); their old home still names them,
+    # lazily: base imports this module, so importing it here at the top would be circular.
+    if name in ("RecModel", "CTRModel"):
+        from recbook.torch import base
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,136 +10,18 @@ pooling layer, training & serving):
 - training: sampled softmax over the catalogue (MIND eq. 11-12), the target against negatives
   shared by the batch; serving: inner-product top-N through ``recbook.retrieval``.
 
-``RetrievalModel`` holds what every retrieval model of Part II shares (inputs, serving,
+``RetrievalModel`` (recbook/torch/base.py) holds what every retrieval model of Part II shares (inputs, serving,
 f_score, the sampled-softmax loss); ``YouTubeDNN``, ``MIND`` (recbook/torch/mind.py, which
 swaps the mean pooling for the multi-interest extractor and the training vector for the
 label-aware attention) and ``ComiRec`` (recbook/torch/comirec.py) derive from it.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
-from torch import nn
 
-from recbook.torch.layers import MLP, Embedding, RecModel, sequence_mask, sampled_softmax_loss
-
-USER_KEYS = ("hist_items", "hist_cats", "hist_len")
-TARGET_KEYS = ("target_item", "target_cat")
-
-
-class EmbeddingPooling(nn.Module):
-    """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""
-
-    def __init__(self, meta, d: int, profile_dim: int):
-        super().__init__()
-        self.meta = meta
-        self.item = Embedding(meta.n_items, d)
-        self.cat = Embedding(meta.n_cats, d)
-        self.profile_emb = nn.ModuleDict({f: Embedding(n, profile_dim)
-                                          for f, n in meta.profile.items()})
-        self.register_buffer("item_cat", torch.as_tensor(meta.item_cat, dtype=torch.int64),
-                             persistent=False)
-        self.profile_width = profile_dim * len(meta.profile)
-
-    def items(self, ids, cats):
-        """e_i for ids [...] with their categories [...] -> [..., d]; id 0 gives 0."""
-        return (self.item(ids) + self.cat(cats)) / 2
-
-    def all_items(self):
-        """e_i for every id 0..N: [N + 1, d], row 0 the zero padding vector."""
-        return self.items(torch.arange(self.meta.n_items + 1, device=self.item_cat.device),
-                          self.item_cat)
-
-    def profile(self, b):
-        """P_u: the profile features' embeddings side by side, [B, profile_width]."""
-        parts = [self.profile_emb[f](b[f]) for f in self.meta.profile]
-        if not parts:
-            return b["hist_len"].new_zeros((b["hist_len"].shape[0], 0), dtype=torch.float32)
-        return torch.cat(parts, -1)
-
-
-class RetrievalModel(RecModel):
-    """What every next-item retrieval model here shares (YouTube DNN, MIND, ComiRec-DR/SA).
-
-    Items: e_i from ``EmbeddingPooling`` (MIND eq. 2); users: K interest vectors from the
-    subclass's ``interests``; scoring: f_score = max_k e_iᵀ v_u^k (MIND eq. 3, ComiRec eq. 11);
-    training: the subclass's ``training_vector`` against the target, by sampled softmax (MIND
-    eqs. 11-12, ComiRec eqs. 9-10). profile_dim = 0 builds no profile embeddings and reads no
-    profile keys. ``routing_logits`` / ``generator`` fix MIND's routing noise and are ignored
-    by models without one.
-    """
-
-    K = 1  # interest vectors per user; MIND and ComiRec set their own
-
-    def __init__(self, meta, d: int, profile_dim: int = 0, logq: bool = True):
-        super().__init__()
-        if d < 1 or profile_dim < 0:
-            raise ValueError(f"d must be >= 1 and profile_dim >= 0, got d={d}, "
-                             f"profile_dim={profile_dim}")
-        self.meta, self.d, self.logq = meta, d, logq
-        profile = dict(meta.profile) if profile_dim else {}
-        self.user_keys = USER_KEYS + tuple(profile)
-        self.keys = self.user_keys + TARGET_KEYS
-        self.emb = EmbeddingPooling(replace(meta, profile=profile), d, profile_dim)
-
-    # --- inputs -----------------------------------------------------------------------------
-    def user_inputs(self, batch):
-        """Validate (only the keys a user vector needs) and convert a batch."""
-        return self.prepare(batch, keys=self.user_keys)
-
-    # --- what a subclass defines --------------------------------------------------------------
-    def interests(self, b, routing_logits=None, generator=None):
-        """(V_u [B, K, d], interest mask [B, K] bool, attention dict) of converted batch b."""
-        raise NotImplementedError(f"{type(self).__name__} must define interests()")
-
-    def training_vector(self, V, e_target, interest_mask):
-        """(the one vector [B, d] the sampled softmax scores, extra outputs dict)."""
-        raise NotImplementedError(f"{type(self).__name__} must define training_vector()")
-
-    def n_negatives(self, batch_size):
-        """Negatives drawn per mini-batch for the sampled softmax."""
-        return self.n_neg
-
-    # --- serving ----------------------------------------------------------------------------
-    def user_interests(self, batch, routing_logits=None, generator=None) -> torch.Tensor:
-        """[B, K, d]: what serving sends to the item index (``recbook.retrieval``)."""
-        return self.interests(self.user_inputs(batch), routing_logits=routing_logits,
-                              generator=generator)[0]
-
-    def interest_mask(self, batch) -> torch.Tensor:
-        """[B, K] bool: which interest vectors exist (all of them unless a subclass says)."""
-        b = self.user_inputs(batch)
-        return torch.ones((b["hist_len"].shape[0], self.K), dtype=torch.bool, device=self.device)
-
-    def item_embeddings(self) -> torch.Tensor:
-        """[N + 1, d]: e_i of every item (row 0 is padding, never retrieved)."""
-        return self.emb.all_items()
-
-    # --- training ----------------------------------------------------------------------------
-    def forward(self, batch, return_attention: bool = False, routing_logits=None,
-                generator=None):
-        """f_score (MIND eq. 3) of each row's target item: max_k e_target · v_u^k, [B]."""
-        b = self.prepare(batch)
-        V, imask, att = self.interests(b, routing_logits=routing_logits, generator=generator)
-        e_t = self.emb.items(b["target_item"], b["target_cat"])
-        scores = (V * e_t[:, None, :]).sum(-1).masked_fill(~imask, torch.finfo(V.dtype).min)
-        logits = scores.max(1).values
-        if not return_attention:
-            return logits
-        _, extra = self.training_vector(V, e_t, imask)
-        return logits, {**att, **extra}
-
-    def loss(self, batch, routing_logits=None, generator=None):
-        """Sampled softmax of the target against ``n_negatives(B)`` shared negatives."""
-        b = self.prepare(batch, self.loss_keys)
-        V, imask, _ = self.interests(b, routing_logits=routing_logits, generator=generator)
-        e_t = self.emb.items(b["target_item"], b["target_cat"])
-        v_u, _ = self.training_vector(V, e_t, imask)
-        loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"],
-                                    self.n_negatives(V.shape[0]), logq=self.logq)
-        return loss, {"loss": loss.item()}
+from recbook.torch.base import TARGET_KEYS, USER_KEYS, RetrievalModel  # noqa: F401  (old home)
+from recbook.torch.layers import MLP, EmbeddingPooling, sequence_mask  # noqa: F401
 
 
 class YouTubeDNN(RetrievalModel):
