@@ -7,6 +7,7 @@ DNN, MIND, ComiRec). The shared blocks they use live in recbook/tf/layers.py.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import replace
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
@@ -19,6 +20,31 @@ from recbook.tf.layers import Dice, EmbeddingPooling, as_tensors, full_precision
 
 USER_KEYS = ("hist_items", "hist_cats", "hist_len")
 TARGET_KEYS = ("target_item", "target_cat")
+
+
+_GRAPHS = weakref.WeakKeyDictionary()  # model -> {(name, batch structure): traced function}
+
+
+def traced(model, name: str, fn, batch):
+    """``fn(model, batch)`` run as a ``tf.function`` traced once per model, ``name`` and batch
+    structure (keys, dtypes, every dimension but the first), on a prepared batch.
+
+    An eager Keras call costs milliseconds of Python per call, so scoring runs traced; the batch
+    dimension is left open in the signature, so the last, smaller batch of a pass does not
+    trace the graph again (a trace costs as much as scoring a few thousand rows at the quick
+    sizes)."""
+    batch = dict(batch)
+    spec = {k: tf.TensorSpec([None, *v.shape[1:]], v.dtype) for k, v in batch.items()}
+    key = (name, tuple(sorted((k, s.dtype.name, tuple(s.shape[1:])) for k, s in spec.items())))
+    graphs = _GRAPHS.setdefault(model, {})
+    if graphs.get(key) is None:
+        if key not in graphs and not all(layer.built for layer in
+                                         model._flatten_layers(include_self=False)):
+            graphs[key] = None  # built eagerly once: a trace that creates variables runs twice
+            return fn(model, batch)
+        ref = weakref.ref(model)  # a strong reference would keep the model alive forever
+        graphs[key] = tf.function(lambda b: fn(ref(), b), input_signature=[spec])
+    return graphs[key](batch)
 
 
 class RecModel(keras.Model):
@@ -157,9 +183,25 @@ class RetrievalModel(RecModel):
     def n_negatives(self, batch_size):
         return self.n_neg
 
+    def routing_noise(self, b, generator):
+        """The random routing logits ``generator`` would draw for prepared batch b (MIND);
+        None for a model without routing noise (it ignores ``generator``)."""
+        return None
+
+    def user_vectors(self, b, routing_logits=None, generator=None):
+        """(V_u [B, K, d], interest mask [B, K]) of prepared batch b, from one traced graph
+        per model (see ``traced``); a generator's noise is drawn eagerly, before the graph."""
+        if generator is not None and routing_logits is None:
+            routing_logits = self.routing_noise(b, generator)
+        inputs = dict(b)
+        if routing_logits is not None:
+            inputs["routing_logits"] = tf.convert_to_tensor(routing_logits)
+        if not tf.executing_eagerly():
+            return _user_vectors(self, inputs)
+        return traced(self, "user_vectors", _user_vectors, inputs)
+
     def user_interests(self, batch, routing_logits=None, generator=None):
-        return self.interests(self.user_inputs(batch), routing_logits=routing_logits,
-                              generator=generator)[0]
+        return self.user_vectors(self.user_inputs(batch), routing_logits, generator)[0]
 
     def interest_mask(self, batch):
         b = self.user_inputs(batch)
@@ -192,3 +234,9 @@ class RetrievalModel(RecModel):
         loss = sampled_softmax_loss(v_u, self.item_embeddings(), b["target_item"],
                                     self.n_negatives(tf.shape(V)[0]), logq=self.logq)
         return loss, {"loss": loss}
+
+
+def _user_vectors(model, inputs):
+    b = dict(inputs)
+    V, imask, _ = model.interests(b, routing_logits=b.pop("routing_logits", None))
+    return V, imask

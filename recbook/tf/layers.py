@@ -42,9 +42,17 @@ class Embedding(keras.layers.Layer):
         self.n, self.d = n, d
         self.table = keras.layers.Embedding(n + 1, d)
 
+    def build(self, *shapes):
+        self.table.build()
+
     def call(self, ids):
-        # Keras has no padding_idx: zero the padding rows' vectors instead (and their gradient).
-        return self.table(ids) * tf.cast(ids != 0, self.compute_dtype)[..., None]
+        # tf.gather on the table's variable, not ``self.table(ids)``: Keras' lookup
+        # (keras.ops.take) reads the whole table and adds a negative-id fix-up over every id --
+        # ids are checked non-negative at the boundary -- which made each lookup three ops
+        # more to trace and to run. Keras has no padding_idx: zero the padding rows' vectors
+        # instead (and their gradient).
+        e = tf.cast(tf.gather(self.table.embeddings.value, ids), self.compute_dtype)
+        return e * tf.cast(ids != 0, self.compute_dtype)[..., None]
 
 
 class EmbeddingPooling(keras.layers.Layer):
@@ -59,6 +67,9 @@ class EmbeddingPooling(keras.layers.Layer):
                             for f, n in meta.profile.items()}
         self.item_cat = tf.constant(meta.item_cat, dtype=tf.int64)
         self.profile_width = profile_dim * len(meta.profile)
+        # no weights of its own, and never called as a layer (``items``, ``profile``): built,
+        # so that ``recbook.tf.base.traced`` sees a model whose lookups ran as built
+        self.built = True
 
     def items(self, ids, cats):
         return (self.item(ids) + self.cat(cats)) / 2

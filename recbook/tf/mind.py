@@ -140,6 +140,10 @@ class MIND(YouTubeDNN):
                "interest_mask": cmask}
         return V, cmask, att
 
+    def routing_noise(self, b, generator):
+        return self.extractor.initial_logits(tf.shape(b["hist_items"])[0],
+                                             b["hist_items"].shape[1], generator)
+
     def interest_mask(self, batch):
         b = self.user_inputs(batch)
         if not self.extractor.dynamic_k:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import random
-import weakref
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
@@ -165,19 +164,19 @@ def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, opt
     return history
 
 
-_FORWARD = weakref.WeakKeyDictionary()  # model -> its traced inference function
-
-
 def predict(model, arrays: dict, batch_size: int = 1024) -> np.ndarray:
-    """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array."""
-    # Traced once per model (eager Keras calls are several times slower); batches are checked
-    # outside the graph.
-    if model not in _FORWARD:
-        ref = weakref.ref(model)  # a strong reference here would keep the model alive forever
-        _FORWARD[model] = tf.function(lambda b: ref()(b, training=False), reduce_retracing=True)
-    forward = _FORWARD[model]
-    return np.concatenate([np.asarray(forward(dict(model.prepare(batch))))
+    """Logits of ``model`` on every row of ``arrays`` (in order), as a numpy array.
+
+    Each batch is checked and converted eagerly (``model.prepare``), then scored by one traced
+    graph per model whose batch dimension is open (``recbook.tf.base.traced``): a pass traces
+    once, not again for its last, smaller batch."""
+    from recbook.tf.base import traced
+    return np.concatenate([np.asarray(traced(model, "predict", _forward, model.prepare(batch)))
                            for batch in iterate(arrays, batch_size)])
+
+
+def _forward(model, batch):
+    return model(batch, training=False)
 
 
 def save(model, path: str) -> None:

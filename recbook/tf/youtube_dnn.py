@@ -56,7 +56,7 @@ def evaluate_retrieval(model, arrays: dict, ks=(20, 50), batch_size: int = 1024,
     ids = []
     for k, batch in enumerate(iterate(arrays, batch_size)):
         g = tf.random.Generator.from_seed(seed + k)
-        V, imask, _ = model.interests(model.user_inputs(batch), generator=g)
+        V, imask = model.user_vectors(model.user_inputs(batch), generator=g)  # traced
         excl = batch["hist_items"] if exclude_history else None
         ids.append(retrieval.topk_multi_interest(index, V.numpy(), max(ks),
                                                  mask=imask.numpy(), exclude=excl)[1])
