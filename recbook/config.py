@@ -1,7 +1,10 @@
 """Presets: "quick" (CPU, built-in data, a chapter trains in about a minute per framework on two
 cores) and "full" (the paper's or official code's settings, for a GPU and a real dataset).
 
-Each model owns one block. ``preset("din", "quick")`` returns a fresh copy to modify freely.
+Each model owns one block. ``preset("din", "quick")`` returns a fresh copy to modify freely;
+``structured("din", "quick")`` the same settings in three parts (``model``: the constructor's
+arguments, ``data``: what loads and cuts the dataset, ``training``: everything else), and
+``recbook.torch.build`` / ``recbook.tf.build`` turn a preset into a model.
 """
 from __future__ import annotations
 
@@ -242,3 +245,73 @@ def preset(model: str, name: str = "quick", gpu: bool | None = None) -> dict:
     if name == "full" and (has_gpu() if gpu is None else gpu):
         cfg.update(GPU_OVERRIDES.get(model, {}))
     return cfg
+
+
+
+# ---- structured presets: which setting belongs to the model, the data and the training --------
+
+# The constructor arguments each preset family sets, one tuple per family; ``MODELS`` says which
+# classes a family builds (a class takes the family's arguments it has: ComiRec-SA no
+# ``iterations``, YouTube DNN none of MIND's routing ones).
+MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "din": ("item_dim", "cat_dim", "profile_dim", "mlp", "activation", "dropout", "mba_lambda",
+            "att_hidden", "att_activation", "attention"),
+    "dien": ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
+             "mlp", "activation", "aux", "aux_activation", "use_user"),
+    "bst": ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
+            "dropout", "mlp", "position", "n_buckets", "target_in_sequence", "pooling"),
+    "gru4rec": ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
+                "dropout_p_hidden", "n_sample", "sample_alpha", "logq", "bpreg", "elu_param",
+                "reset_after", "item_support", "sample_store_size"),
+    "mind": ("d", "profile_dim", "hidden", "n_neg", "logq", "K", "dynamic_k", "iterations", "p",
+             "routing_sigma"),
+    "comirec": ("d", "K", "iterations", "n_neg", "neg_ratio", "logq", "w_std", "d_a",
+                "positional"),
+}
+# What chooses, loads and cuts the dataset (recbook.data's loaders and the chapters' subsets).
+DATA_KEYS = ("dataset", "n_users", "max_len", "n_train", "per_user", "train_rows", "train_tail",
+             "subsample", "train_frac")
+# build(name, ...) -> (module of recbook.<framework>, class, preset family)
+MODELS: dict[str, tuple[str, str, str]] = {
+    "din": ("din", "DIN", "din"), "base_model": ("din", "BaseModel", "din"),
+    "dien": ("dien", "DIEN", "dien"), "bst": ("bst", "BST", "bst"),
+    "gru4rec": ("gru4rec", "GRU4Rec", "gru4rec"),
+    "youtube_dnn": ("youtube_dnn", "YouTubeDNN", "mind"), "mind": ("mind", "MIND", "mind"),
+    "comirec_dr": ("comirec", "ComiRecDR", "comirec"),
+    "comirec_sa": ("comirec", "ComiRecSA", "comirec"),
+}
+
+
+def split(family: str, cfg: dict) -> dict[str, dict]:
+    """A flat preset dict of ``family`` -> {"model": ..., "data": ..., "training": ...}."""
+    if family not in MODEL_KEYS:
+        raise KeyError(f"no presets for model {family!r}; known models: {sorted(MODEL_KEYS)}")
+    parts = {"model": {}, "data": {}, "training": {}}
+    for key, value in cfg.items():
+        part = "model" if key in MODEL_KEYS[family] else "data" if key in DATA_KEYS else \
+            "training"
+        parts[part][key] = value
+    return parts
+
+
+def structured(model: str, name: str = "quick", gpu: bool | None = None) -> dict[str, dict]:
+    """``preset(model, name, gpu)`` in its three parts (see ``split``)."""
+    return split(model, preset(model, name, gpu))
+
+
+def model_arguments(name: str, cfg, signature_of) -> tuple[str, str, dict]:
+    """(module, class, constructor arguments) that ``build(name, cfg, meta)`` uses, in either
+    framework. ``cfg``: a preset's name ("quick"), a flat preset dict or a structured one;
+    ``signature_of(module, class)`` gives the class's parameter names (the framework's own)."""
+    if name not in MODELS:
+        raise KeyError(f"no model {name!r} to build; choose from {sorted(MODELS)}")
+    module, cls, family = MODELS[name]
+    if isinstance(cfg, str):
+        cfg = structured(family, cfg)
+    elif not isinstance(cfg, dict):
+        raise TypeError(f"build({name!r}, ...): the preset must be a preset's name or a dict, "
+                        f"got {type(cfg).__name__}")
+    parts = cfg if set(cfg) == {"model", "data", "training"} else split(family, cfg)
+    params = signature_of(module, cls)
+    return module, cls, {k: v for k, v in parts["model"].items() if k in params}
+

@@ -1,0 +1,22 @@
+"""recbook's PyTorch models; ``build`` makes one from a preset (recbook/config.py)."""
+
+
+def build(name: str, preset="quick", meta=None, **overrides):
+    """The model ``name`` (one of ``recbook.config.MODELS``: "din", "dien", "bst", "gru4rec",
+    "youtube_dnn", "mind", "comirec_dr", ...) built from a preset: its name ("quick", "full",
+    ...), a ``recbook.config.preset`` dict or a ``recbook.config.structured`` one; only the
+    model part is read. ``overrides`` replace single constructor arguments. The twin of
+    ``recbook.tf.build``."""
+    import importlib
+    import inspect
+
+    from recbook.config import model_arguments
+    if meta is None:
+        raise TypeError(f"build({name!r}, ...) needs the dataset's meta: build(name, preset, meta)")
+
+    def signature_of(module, cls):
+        return set(inspect.signature(getattr(importlib.import_module(
+            f"recbook.torch.{module}"), cls).__init__).parameters)
+    module, cls, kwargs = model_arguments(name, preset, signature_of)
+    model_class = getattr(importlib.import_module(f"recbook.torch.{module}"), cls)
+    return model_class(meta, **{**kwargs, **overrides})
