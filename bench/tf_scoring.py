@@ -189,7 +189,7 @@ def main():
           f"each model: {', '.join(f'{x:.1f}' for x in loads)}.\n")
     print(common.table(["model", "path", "train ms / step", f"first pass ({unit})",
                         f"repeat pass ({unit})", "PyTorch / TF, first", "PyTorch / TF, repeat",
-                        "max |after - before|"], rows))
+                        "max abs(after - before)"], rows))
 
 
 if __name__ == "__main__":
