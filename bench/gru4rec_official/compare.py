@@ -359,6 +359,9 @@ def main():
           f"{len(data.test) - data.test.session.nunique():,} test targets")
     print(f"- official checkout {root} at commit {commit_of(root)}; torch {torch.__version__}, "
           f"numpy {np.__version__}")
+    if args.what == "quality":
+        print(f"- run: impl {args.impl}, seed {args.seed}, reset_after {args.reset_after}, "
+              f"threads {args.threads}")
     for name in args.paramfiles.split(","):
         params = paramfile(root, name)
         if args.epochs:
