@@ -102,7 +102,10 @@ class GRU4Rec(RecModel):
     n_sample / sample_alpha: extra negatives ∝ supp^α. logq: weight of the logQ correction of
     the sampled cross-entropy. bpreg: BPR-max's score regularisation λ. elu_param: ELU before
     BPR-max / TOP1-max (official PyTorch code; 0 = linear). item_support: training counts per
-    item [n_items + 1] (sampling and logQ); uniform when omitted.
+    item [n_items + 1] (sampling and logQ); uniform when omitted. reset_after: the official
+    PyTorch port's cell (nn.GRUCell, see GRUCell) instead of the ICLR'16 one; on
+    MovieLens-100K with the port's cross-entropy paramfile (10 epochs) both reach its Recall@20
+    / MRR@20 within 2 % (bench/RESULTS.md), the ICLR'16 cell learning more slowly at first.
     """
 
     keys = ("input_item", "reset")
