@@ -63,25 +63,51 @@ def test_bad_input_is_named():
         pt.GRU4Rec(meta, loss="mse")
 
 
-def test_gru_cell_paper_form_vs_builtin_cell():
-    """reset_after=True is torch.nn.GRUCell up to its gate convention (z' = 1 − z); the
-    paper's cell (reset before U) gives different outputs on the same weights."""
+def test_reset_after_cell_is_torch_gru_cell():
+    """reset_after=True is torch.nn.GRUCell as a function, its six bias vectors included:
+    nn.GRUCell's weights copied in (gates reordered, z' = 1 − z: the update gate's signs flip,
+    the paired gate biases added, b_hn kept apart) give its outputs. Without b_hn they differ,
+    and the paper's cell (reset before U) differs on the same weights."""
     d_in, d = 4, 3
     torch.manual_seed(0)
-    ours = pt.GRUCell(d_in, d, reset_after=True)
     ref = torch.nn.GRUCell(d_in, d)
-    with torch.no_grad():
-        W, U = ours.W.T, torch.cat([ours.U_rz, ours.U_h], 1).T  # rows: r, z, n after reorder
-        Wc, Wr, Wz = W[:d], W[d:2 * d], W[2 * d:]
-        Ur, Uz, Uh = U[:d], U[d:2 * d], U[2 * d:]
-        ref.weight_ih.copy_(torch.cat([Wr, -Wz, Wc]))  # torch's z weighs the *old* state
-        ref.weight_hh.copy_(torch.cat([Ur, -Uz, Uh]))
-        ref.bias_ih.zero_(), ref.bias_hh.zero_()
+    with torch.no_grad():  # nonzero biases everywhere (nn.GRUCell draws them uniform)
+        ref.bias_ih.normal_(), ref.bias_hh.normal_()
+    ours = pt.GRUCell(d_in, d, reset_after=True)
+    assert torch.equal(ours.b_hn, torch.zeros(d))  # the official port starts it at 0
+    Wr, Wz, Wn = ref.weight_ih.chunk(3)
+    Ur, Uz, Un = ref.weight_hh.chunk(3)
+    bir, biz, bin_ = ref.bias_ih.chunk(3)
+    bhr, bhz, bhn = ref.bias_hh.chunk(3)
+    with torch.no_grad():  # ours: [candidate | reset | update], z_ours = 1 − z_torch
+        ours.W.copy_(torch.cat([Wn, Wr, -Wz]).T)
+        ours.U_h.copy_(Un.T)
+        ours.U_rz.copy_(torch.cat([Ur, -Uz]).T)
+        ours.b.copy_(torch.cat([bin_, bir + bhr, -(biz + bhz)]))
+        ours.b_hn.copy_(bhn)
     x, h = torch.randn(5, d_in), torch.randn(5, d)
     torch.testing.assert_close(ours(x, h), ref(x, h))
+    with torch.no_grad():
+        ours.b_hn.zero_()
+    assert not torch.allclose(ours(x, h), ref(x, h), atol=1e-3)
     paper = pt.GRUCell(d_in, d, reset_after=False)
-    paper.load_state_dict(ours.state_dict())
-    assert not torch.allclose(paper(x, h), ref(x, h))
+    assert paper.b_hn is None and "b_hn" not in dict(paper.named_parameters())
+    paper.load_state_dict({k: v for k, v in ours.state_dict().items() if k != "b_hn"})
+    assert not torch.allclose(paper(x, h), ours(x, h), atol=1e-3)
+
+
+def test_reset_after_bias_is_trained():
+    """b_hn is a parameter of the model (the optimiser moves it), only with reset_after."""
+    meta = make_meta(n_items=N)
+    m = pt.GRU4Rec(meta, layers=(6,), n_sample=3, reset_after=True)
+    assert any(p is m.cells[0].b_hn for p in m.parameters())
+    opt = pt.IndexedAdagradM(m.parameters(), lr=0.1)
+    for b in steps():
+        opt.zero_grad()
+        m.loss(b)[0].backward()
+        opt.step()
+    assert m.cells[0].b_hn.abs().sum() > 0
+    assert "cells.0.b_hn" not in pt.GRU4Rec(meta, layers=(6,)).state_dict()
 
 
 def test_retrieval_vectors_reproduce_the_scores():

@@ -41,6 +41,12 @@ def pair(loss="cross-entropy", **kw):
 @pytest.mark.parametrize("mode", MODES)
 def test_torch_equals_tf_on_copied_weights(mode):
     m_pt, m_tf = pair(**MODES[mode])
+    with torch.no_grad():  # nonzero cell biases (b_hn too): a bias one side ignores shows
+        for c in m_pt.cells:
+            for p in (c.b, c.b_hn):
+                if p is not None:
+                    p.normal_(0, 0.5)
+    tfg.copy_from_torch(m_tf, m_pt)
     m_pt.eval()
     for b in steps():
         s_pt, g_pt = m_pt(b, return_attention=True)
@@ -61,8 +67,9 @@ def test_torch_equals_tf_loss_with_shared_samples(loss):
         assert float(l_pt.detach()) == pytest.approx(float(l_tf), abs=1e-5)
 
 
-def test_indexed_adagrad_torch_equals_tf_and_leaves_untouched_rows():
-    m_pt, m_tf = pair(loss="bpr-max", layers=(6,))
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_indexed_adagrad_torch_equals_tf_and_leaves_untouched_rows(reset_after):
+    m_pt, m_tf = pair(loss="bpr-max", layers=(6,), reset_after=reset_after)
     opt_pt = pt.IndexedAdagradM(m_pt.parameters(), lr=0.1, momentum=0.3)
     opt_tf = tfg.adagrad_m(0.1, momentum=0.3)
     before = m_pt.W_y.table.weight.detach().clone()
@@ -82,6 +89,10 @@ def test_indexed_adagrad_torch_equals_tf_and_leaves_untouched_rows():
                                m_tf.W_y.table.embeddings.numpy(), atol=1e-5)
     np.testing.assert_allclose(m_pt.cells[0].U_h.detach().numpy(), m_tf.cells[0].U_h.numpy(),
                                atol=1e-5)
+    if reset_after:  # b_hn is trained, alike in both
+        assert np.abs(m_tf.cells[0].b_hn.numpy()).sum() > 0
+        np.testing.assert_allclose(m_pt.cells[0].b_hn.detach().numpy(),
+                                   m_tf.cells[0].b_hn.numpy(), atol=1e-5)
     still = sorted(set(range(N + 1)) - touched)
     assert still, "the test needs an item no step touched"
     torch.testing.assert_close(m_pt.W_y.table.weight[still], before[still])

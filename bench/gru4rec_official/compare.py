@@ -129,6 +129,7 @@ def copy_to_official(off_model, ours, idx):
         g.weight_hh.copy_(torch.cat([U[:, :d], -U[:, d:2 * d], U[:, 2 * d:]], 1).T)
         g.bias_ih.copy_(torch.cat([c.b[d:2 * d], -c.b[2 * d:], c.b[:d]]).detach())
         g.bias_hh.zero_()
+        g.bias_hh[2 * d:] = c.b_hn.detach()  # b_hn, inside r ⊙ (U h + b_hn)
         off_model.Wy.weight.copy_(ours.W_y.table.weight[idx])
         off_model.By.weight.copy_(ours.b_y.table.weight[idx])
 
@@ -196,8 +197,9 @@ class OursStep:
 def same_numbers(G, meta, params, supp, batches):
     """Three steps, each on weights copied from recbook just before, with shared samples and no
     dropout: the two losses agree (the hidden state is each one's own). The weights are
-    re-copied because the official nn.GRUCell has two bias vectors (b_ih, b_hh) where recbook
-    has one: after an update they are no longer one function."""
+    re-copied because nn.GRUCell's gate biases come in pairs (b_ir + b_hr, b_iz + b_hz) where
+    recbook has one of each: each of a pair takes its own step, so after an update the sums
+    differ."""
     p = dict(params, dropout_p_embed=0.0, dropout_p_hidden=0.0,
              batch_size=len(batches[0]["reset"]))
     ours = OursStep(meta, p, supp, reset_after=True)
@@ -357,6 +359,9 @@ def main():
           f"{len(data.test) - data.test.session.nunique():,} test targets")
     print(f"- official checkout {root} at commit {commit_of(root)}; torch {torch.__version__}, "
           f"numpy {np.__version__}")
+    if args.what == "quality":
+        print(f"- run: impl {args.impl}, seed {args.seed}, reset_after {args.reset_after}, "
+              f"threads {args.threads}")
     for name in args.paramfiles.split(","):
         params = paramfile(root, name)
         if args.epochs:

@@ -39,8 +39,9 @@ def block_uniform(fan_in: int, fan_out: int, rng: np.random.Generator,
 
 class GRUCell(keras.layers.Layer):
     """ICLR'16 §3.1 GRU (see the torch twin): z, r gates; ĥ = tanh(W x + U (r ⊙ h));
-    h' = (1 − z) h + z ĥ. ``reset_after`` puts r after U as Keras' built-in cell does, without
-    the built-in cells' bias inside r ⊙ (U h + b) (see the torch twin)."""
+    h' = (1 − z) h + z ĥ. ``reset_after`` is the built-in cell (Keras' reset_after=True,
+    torch's nn.GRUCell) as a function: ĥ = tanh(W x + b + r ⊙ (U h + b_hn)), b_hn trainable and
+    started at 0 (see the torch twin)."""
 
     def __init__(self, d_in: int, d: int, reset_after: bool = False,
                  onehot_items: int | None = None, rng=None, **kwargs):
@@ -55,6 +56,9 @@ class GRUCell(keras.layers.Layer):
         self.U_rz = self.add_weight(shape=(d, 2 * d), name="U_rz",
                                     initializer=block_uniform(d, d, rng))
         self.b = self.add_weight(shape=(3 * d,), name="b", initializer="zeros")
+        # the built-in cells' bias inside r ⊙ (U h + b_hn): only the reset-after cell has it
+        self.b_hn = (self.add_weight(shape=(d,), name="b_hn", initializer="zeros")
+                     if reset_after else None)
 
     def call(self, x, h, return_gates: bool = False):
         d = self.d
@@ -62,7 +66,7 @@ class GRUCell(keras.layers.Layer):
         rz = tf.sigmoid(wx[:, d:] + h @ self.U_rz)
         r, z = rz[:, :d], rz[:, d:]
         if self.reset_after:
-            h_cand = tf.tanh(wx[:, :d] + r * (h @ self.U_h))
+            h_cand = tf.tanh(wx[:, :d] + r * (h @ self.U_h + self.b_hn))
         else:
             h_cand = tf.tanh(wx[:, :d] + (r * h) @ self.U_h)
         h_new = (1 - z) * h + z * h_cand
@@ -322,3 +326,5 @@ def copy_from_torch(tf_model: GRU4Rec, torch_model) -> None:
         c_tf.U_h.assign(t(c_pt.U_h))
         c_tf.U_rz.assign(t(c_pt.U_rz))
         c_tf.b.assign(t(c_pt.b))
+        if c_pt.reset_after:
+            c_tf.b_hn.assign(t(c_pt.b_hn))

@@ -40,12 +40,13 @@ class GRUCell(nn.Module):
 
     This differs from ``torch.nn.GRUCell`` / Keras ``GRUCell`` in two ways: the reset gate
     multiplies h_{t−1} *before* U (the built-in cells compute r ⊙ (U h + b)), and z_t weighs the
-    candidate rather than the old state. ``reset_after=True`` switches to the built-in cells'
-    placement of r, which the official PyTorch port uses (it runs ``nn.GRUCell``), but without
-    their bias inside the reset-gated term: ours computes ĥ = tanh(W x + b + r ⊙ (U h)),
-    nn.GRUCell tanh(W x + b_in + r ⊙ (U h + b_hn)). The port starts b_hn at 0 and trains it, so
-    the two agree at initialisation and part once b_hn moves. ``onehot_items``: the input is an
-    item id and W is a table of rows (the paper's one-hot input without an embedding).
+    candidate rather than the old state. ``reset_after=True`` is the built-in cell, the one the
+    official PyTorch port runs (``nn.GRUCell``), as a function: ĥ = tanh(W x + b + r ⊙ (U h +
+    b_hn)) with its own trainable b_hn, started at 0 as the port does. nn.GRUCell's other bias
+    vectors only add up (b holds b_ir + b_hr, b_iz + b_hz, b_in): the same function, but there
+    each of a pair takes its own optimiser step, so the sum moves up to twice as far.
+    ``onehot_items``: the input is an item id and W is a table of rows (the paper's one-hot
+    input without an embedding).
     Weights are packed [candidate | reset | update], biases start at 0 (official code).
     """
 
@@ -65,6 +66,8 @@ class GRUCell(nn.Module):
         self.U_h = nn.Parameter(torch.empty(d, d))
         self.U_rz = nn.Parameter(torch.empty(d, 2 * d))
         self.b = nn.Parameter(torch.zeros(3 * d))
+        # nn.GRUCell's bias inside r ⊙ (U h + b_hn): only the reset-after cell has it
+        self.b_hn = nn.Parameter(torch.zeros(d)) if reset_after else None
         for k in range(3):
             uniform_init_(W.data[:, k * d:(k + 1) * d], fan_in, d, g)
         uniform_init_(self.U_h, d, d, g)
@@ -82,7 +85,7 @@ class GRUCell(nn.Module):
         wx_h, wx_rz = wx.split([d, 2 * d], 1)
         r, z = torch.sigmoid(torch.addmm(wx_rz, h, self.U_rz)).split(d, 1)
         if self.reset_after:
-            h_cand = torch.tanh(torch.addcmul(wx_h, r, h @ self.U_h))
+            h_cand = torch.tanh(torch.addcmul(wx_h, r, torch.addmm(self.b_hn, h, self.U_h)))
         else:
             h_cand = torch.tanh(torch.addmm(wx_h, r * h, self.U_h))
         h_new = h + z * (h_cand - h)  # = (1 − z) h + z ĥ (G4)
@@ -99,7 +102,10 @@ class GRU4Rec(RecModel):
     n_sample / sample_alpha: extra negatives ∝ supp^α. logq: weight of the logQ correction of
     the sampled cross-entropy. bpreg: BPR-max's score regularisation λ. elu_param: ELU before
     BPR-max / TOP1-max (official PyTorch code; 0 = linear). item_support: training counts per
-    item [n_items + 1] (sampling and logQ); uniform when omitted.
+    item [n_items + 1] (sampling and logQ); uniform when omitted. reset_after: the official
+    PyTorch port's cell (nn.GRUCell, see GRUCell) instead of the ICLR'16 one; on
+    MovieLens-100K with the port's cross-entropy paramfile (10 epochs) both reach its Recall@20
+    / MRR@20 within 2 % (bench/RESULTS.md), the ICLR'16 cell learning more slowly at first.
     """
 
     keys = ("input_item", "reset")
