@@ -115,7 +115,14 @@ def _code_cells(md: Path):
     return [(k, c) for k, c in enumerate(jupytext.read(md).cells) if c.cell_type == "code"]
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+# Chapters whose shared code is PyTorch-only today: the check is expected to fail (strict, so
+# that it is noticed when they are fixed).
+PYTORCH_ONLY = {"summary": "recbook.compare trains and scores PyTorch models only"}
+
+
+@pytest.mark.parametrize("md", [
+    pytest.param(p, marks=pytest.mark.xfail(reason=PYTORCH_ONLY[p.stem], strict=True))
+    if p.stem in PYTORCH_ONLY else p for p in CHAPTERS], ids=lambda p: p.stem)
 def test_no_cell_outside_pytorch_reaches_torch(md):
     cells = [(k, c, _python(c.source)) for k, c in _code_cells(md)]
     torch_names = set().union(*(_torch_names(t) for _, _, t in cells))
@@ -203,3 +210,19 @@ def test_the_torch_blocker_blocks(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "blocked: torch is blocked" in out.stdout
+
+
+def test_inference_context_needs_no_torch_for_keras_models():
+    """recbook.book.inference: torch.no_grad for a torch module, a null context otherwise."""
+    import contextlib
+
+    from recbook.book import inference
+
+    class KerasLike:  # no parameters()/state_dict(): never reaches torch
+        pass
+
+    assert isinstance(inference(KerasLike()), contextlib.nullcontext)
+    torch = pytest.importorskip("torch")
+    with inference(torch.nn.Linear(2, 1)):
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
