@@ -4,8 +4,8 @@ top to bottom without importing torch, and every PyTorch listing has its TensorF
 Running every chapter is too slow for the suite, so:
 - a static check over every chapter: no untagged or TensorFlow cell imports torch or uses a name
   bound to torch code (a cell may reach torch only under ``if ... enabled() ...``, the guard of a
-  cross-framework check); a PyTorch cell that shows source is followed by a TensorFlow cell that
-  shows source;
+  cross-framework check, or ``... if "name" in globals() else ...``); a PyTorch cell that shows
+  source is followed by a TensorFlow cell that shows source;
 - a real run of the cheapest model chapter (GRU4Rec) with TensorFlow only, in a kernel where
   ``import torch`` raises ImportError.
 """
@@ -201,7 +201,7 @@ def test_gru4rec_runs_with_tensorflow_only_and_torch_unimportable(tmp_path):
     assert any("scores" in _text(c) for c in ran)  # the TF model ran a step
 
 
-def test_the_torch_blocker_blocks(tmp_path):
+def test_the_torch_blocker_blocks():
     """The run above would prove nothing if the blocker let torch through."""
     import subprocess
 
