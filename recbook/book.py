@@ -16,6 +16,7 @@ installed package, so the book never keeps a second copy of tested code.
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import inspect
 import os
@@ -141,6 +142,17 @@ def _register_in_running_ipython() -> None:
     shell = ipython.get_ipython()
     if shell is not None:
         load_ipython_extension(shell)
+
+
+def inference(model):
+    """A context for scoring ``model`` in a cell that serves both frameworks: ``torch.no_grad()``
+    for a PyTorch module (no autograd graph), nothing for a Keras model (eager calls build none).
+    torch is imported only for a PyTorch model, so a TensorFlow-only notebook never loads it."""
+    if hasattr(model, "parameters") and hasattr(model, "state_dict"):  # a torch.nn.Module
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------------------- source
