@@ -132,3 +132,102 @@ def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_
     return (f"- **{name}: {verdict}.** Profile of {len(ours_calls)} training steps "
             f"(torch.profiler, self CPU time, after the timed run): recbook "
             f"{profile_top(ours_step, ours_calls)}; {peer} {profile_top(peer_step, peer_calls)}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# --dataset movielens-100k: training to convergence, one rule for recbook and the peer
+
+DATASETS = ("synthetic", "movielens-100k")
+ML_CAP = 20  # default cap on epochs on MovieLens-100K (--epochs overrides it)
+
+
+def add_args(parser) -> None:
+    """--dataset, --epochs, --patience: the flags the three scripts share."""
+    parser.add_argument("--dataset", choices=DATASETS, default="synthetic",
+                        help="synthetic (default): the built-in data, a fixed number of epochs; "
+                             "movielens-100k: the chapters' MovieLens-100K split and sizes, each "
+                             "model trained to early stopping on its validation split")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="synthetic: the epochs (default: each quick preset's); "
+                             f"movielens-100k: the cap on epochs (default {ML_CAP})")
+    parser.add_argument("--patience", type=int, default=2,
+                        help="movielens-100k: stop after this many epochs without a gain of the "
+                             "validation metric (default 2)")
+
+
+def check_args(args) -> None:
+    if args.epochs is not None and args.epochs < 1:
+        raise SystemExit(f"--epochs must be >= 1, got {args.epochs}")
+    if args.patience < 1:
+        raise SystemExit(f"--patience must be >= 1, got {args.patience}")
+
+
+class Stopper:
+    """Early stopping with the best weights kept, the same rule for both sides of a pair.
+
+    ``patience`` None: train exactly ``cap`` epochs, no validation (the built-in data's fixed
+    epochs). Otherwise: after every epoch ``update(model, value)`` with the validation metric
+    (higher is better); training ends after ``patience`` epochs in a row without a strict gain,
+    or at ``cap`` epochs; ``restore(model)`` loads the best epoch's weights (a deep copy of its
+    state_dict, kept on the CPU).
+    """
+
+    def __init__(self, cap: int, patience: int | None):
+        self.cap, self.patience = cap, patience
+        self.epochs, self.best_epoch, self.best_value = 0, 0, None
+        self.values: list[float] = []
+        self._state = None
+
+    @property
+    def done(self) -> bool:
+        if self.epochs >= self.cap:
+            return True
+        return (self.patience is not None and self.best_epoch > 0
+                and self.epochs - self.best_epoch >= self.patience)
+
+    def end_epoch(self) -> None:
+        """An epoch of training ended (with ``patience`` None, nothing else happens)."""
+        self.epochs += 1
+
+    def update(self, model, value: float) -> None:
+        """The validation metric of the epoch just ended; keeps the weights when it is the best."""
+        import copy
+        value = float(value)
+        if not np.isfinite(value):
+            raise FloatingPointError(f"validation metric is {value} after epoch {self.epochs}")
+        self.values.append(value)
+        if self.best_value is None or value > self.best_value:
+            self.best_value, self.best_epoch = value, self.epochs
+            self._state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+    def restore(self, model) -> None:
+        if self._state is not None:
+            model.load_state_dict(self._state)
+
+    @property
+    def capped(self) -> bool:
+        """Stopped by the cap while the last epoch was still the best (maybe not converged)."""
+        return self.patience is not None and self.epochs >= self.cap and self.best_epoch == self.epochs
+
+    def summary(self) -> str:
+        """'best/run' for the table, e.g. '4 / 6', with ' (cap)' when the cap ended a rising run."""
+        if self.patience is None:
+            return f"{self.epochs} (fixed)"
+        return f"{self.best_epoch} / {self.epochs}" + (" (cap)" if self.capped else "")
+
+    def curve(self) -> str:
+        return " ".join(f"{v:.4f}" for v in self.values)
+
+
+def stoppers(args, fixed_epochs: int) -> tuple:
+    """(cap, patience) for a pair: the fixed epochs on the built-in data, else the ML cap and
+    patience."""
+    if args.dataset == "synthetic":
+        return (args.epochs or fixed_epochs), None
+    return (args.epochs or ML_CAP), args.patience
+
+
+def curves_line(rows) -> str:
+    """One markdown line with each model's validation curve (name, Stopper) pairs."""
+    return "- Validation curves (one value per epoch): " + "; ".join(
+        f"{name}: {s.curve()}" for name, s in rows if s is not None and s.values) + "."
