@@ -1,6 +1,13 @@
-"""GRU4Rec: recbook vs RecBole on the same time split of the built-in sessions.
+"""GRU4Rec: recbook vs RecBole on the same time split of the built-in sessions or of MovieLens-100K.
 
-    bench/peers/.venv/bin/python bench/peers/session.py [--epochs N]
+    bench/peers/.venv/bin/python bench/peers/session.py [--dataset synthetic|movielens-100k]
+                                                        [--epochs N] [--patience P]
+
+MovieLens-100K (load_sessions("movielens-100k", seed=0): each user's time-ordered ratings are one
+session) as its chapter trains on it: preset("gru4rec", "movielens-100k"), each training user's
+last train_tail ratings for both models, batch 128; both trained to convergence by the same
+rule (validation Recall@20 after every epoch, stop after --patience epochs without a gain or at
+the --epochs cap, best epoch's weights restored). On the built-in data: fixed epochs.
 
 recbook trains GRU4Rec as the papers do: session-parallel mini-batches, one GRU step per event,
 hidden state carried and reset at a session start, sampled cross-entropy with shared
@@ -28,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from recbook import metrics  # noqa: E402
+from recbook.analysis.gru4rec import last_events  # noqa: E402
 from recbook.baselines import eval_batches, evaluate_next_item, item_support  # noqa: E402
 from recbook.config import preset  # noqa: E402
 from recbook.data import SessionParallelBatches, load_sessions  # noqa: E402
@@ -84,17 +92,23 @@ def recbole_eval(model, test: dict, batch_size: int = 256) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=None)
+    C.add_args(p)
     args = p.parse_args()
-    P = preset("gru4rec", "quick")
-    epochs, B, d = args.epochs or P["epochs"], P["batch_size"], P["layers"][0]
-    data = load_sessions("synthetic", seed=0)
+    C.check_args(args)
+    ml = args.dataset == "movielens-100k"
+    P = preset("gru4rec", "movielens-100k" if ml else "quick")
+    B, d = P["batch_size"], P["layers"][0]
+    cap, patience = C.stoppers(args, P["epochs"])
+    data = load_sessions(args.dataset, seed=0)
     meta = data.meta
+    # MovieLens-100K: each training user's last train_tail ratings, as the chapter trains GRU4Rec
+    train_sessions = last_events(data.train, P["train_tail"]) if ml else data.train
     torch.manual_seed(0)
     ours = GRU4Rec(meta, **{k: P[k] for k in MODEL_ARGS},
-                   item_support=item_support(data.train.item, meta.n_items))
-    ours_opt = IndexedAdagradM(ours.parameters(), lr=P["lr"])
+                   item_support=item_support(train_sessions.item, meta.n_items))
+    ours_opt = IndexedAdagradM(ours.parameters(), lr=P["lr"], momentum=P["momentum"])
     ours_clock = C.Clock()
+    ours_stop, peer_stop = C.Stopper(cap, patience), C.Stopper(cap, patience)
 
     def ours_step(batch):
         ours.train()
@@ -102,11 +116,18 @@ def main():
         ours.loss(batch)[0].backward()
         ours_opt.step()
 
+    def ours_eval(sessions):
+        ours.eval()
+        ours.reset_state()
+        with torch.no_grad():
+            return evaluate_next_item(lambda b: ours(b), eval_batches(sessions, 256), k=(20,))
+
     peer, note = None, None
     try:
         peer = recbole_model(meta.n_items, d)
         peer_opt = torch.optim.Adam(peer.parameters(), lr=1e-3)
-        train = {k: torch.from_numpy(v) for k, v in prefixes(data.train).items()}
+        train = {k: torch.from_numpy(v) for k, v in prefixes(train_sessions).items()}
+        valid = prefixes(data.valid) if patience is not None else None
         peer_clock = C.Clock()
 
         def peer_step(part):
@@ -116,12 +137,15 @@ def main():
             peer_opt.step()
     except Exception as err:  # noqa: BLE001  (reported in the table, never hidden)
         peer, note = None, C.failed("RecBole GRU4Rec", err)
-    n_events = len(data.train) - data.train.session.nunique()
+    n_events = len(train_sessions) - train_sessions.session.nunique()
 
-    for epoch in range(epochs):
-        ours.reset_state()
-        ours_batches = iter(SessionParallelBatches(data.train, B))
-        peer_batches = iter(C.shuffled(n_events, B, epoch)) if peer is not None else iter(())
+    epoch = 0
+    while not (ours_stop.done and (peer is None or peer_stop.done)):
+        ours_on, peer_on = not ours_stop.done, peer is not None and not peer_stop.done
+        if ours_on:
+            ours.reset_state()
+        ours_batches = iter(SessionParallelBatches(train_sessions, B)) if ours_on else iter(())
+        peer_batches = iter(C.shuffled(n_events, B, epoch)) if peer_on else iter(())
         while True:  # one step of each in turn while either has batches left
             a = next(ours_batches, None)
             if a is not None:
@@ -132,42 +156,76 @@ def main():
                     peer_clock(peer_step, len(idx), {k: v[idx] for k, v in train.items()})
                 except Exception as err:  # noqa: BLE001
                     peer, note, peer_batches = None, C.failed("RecBole GRU4Rec", err), iter(())
+                    peer_on = False
             if a is None and idx is None:
                 break
+        for on, stop in ((ours_on, ours_stop), (peer_on, peer_stop)):
+            if on:
+                stop.end_epoch()
+        if patience is not None:
+            if ours_on:
+                ours_stop.update(ours, ours_eval(data.valid)["recall@20"])
+            if peer_on:
+                try:
+                    peer_stop.update(peer, recbole_eval(peer, valid)["recall@20"])
+                except Exception as err:  # noqa: BLE001
+                    peer, note = None, C.failed("RecBole GRU4Rec validation", err)
+        epoch += 1
 
     prof = None
-    ours.eval()
-    ours.reset_state()
-    with torch.no_grad():
-        q = evaluate_next_item(lambda b: ours(b), eval_batches(data.test, 256), k=(20,))
-    body = [["GRU4Rec (recbook)", q["recall@20"], q["mrr@20"], ours_clock.rate, "1",
-             "as the papers (session-parallel, sampled XE + logQ, own GRU, Adagrad)"]]
+    ours_stop.restore(ours)
+    q = ours_eval(data.test)
+    body = [["GRU4Rec (recbook)", q["recall@20"], q["mrr@20"], ours_clock.rate, "1"]
+            + ([ours_stop.summary()] if ml else [])
+            + ["as the papers (session-parallel, sampled XE + logQ, own GRU, Adagrad)"]]
     if peer is not None:
+        peer_stop.restore(peer)
         r = recbole_eval(peer, prefixes(data.test))
         body.append(["GRU4Rec (RecBole)", r["recall@20"], r["mrr@20"], peer_clock.rate,
-                     C.ratio(ours_clock.rate, peer_clock.rate),
-                     "not the paper's training: padded prefixes, full softmax, no sampling"])
+                     C.ratio(ours_clock.rate, peer_clock.rate)] + ([peer_stop.summary()] if ml else [])
+                    + ["not the paper's training: padded prefixes, full softmax, no sampling"])
         if ours_clock.rate < peer_clock.rate:
             idx = [np.arange(i * B, (i + 1) * B) for i in range(10)]
-            sp = SessionParallelBatches(data.train, B)
+            sp = SessionParallelBatches(train_sessions, B)
             ours.reset_state()
             calls = [(b,) for _, b in zip(range(10), sp)]
             prof = C.slower_profile("GRU4Rec", "RecBole", ours_step, calls, peer_step,
                                     [({k: v[i] for k, v in train.items()},) for i in idx])
     else:
-        body.append([note, "", "", "", "", ""])
-    print("### GRU4Rec vs RecBole (test Recall@20 / MRR@20, training throughput)\n")
-    print(f"- Built-in sessions (load_sessions, seed 0): {meta.n_items:,} items, "
-          f"{n_events:,} training events, {len(data.test) - data.test.session.nunique():,} test "
-          f"events, each ranked against all items. Width 64, batch {B} events, {epochs} epochs.")
-    print(f"- recbook: quick preset ({P['loss']}, {P['n_sample']} extra samples α = "
+        body.append([note] + [""] * (6 if ml else 5))
+    n_test = len(data.test) - data.test.session.nunique()
+    if not ml:
+        print("### GRU4Rec vs RecBole (test Recall@20 / MRR@20, training throughput)\n")
+        print(f"- Built-in sessions (load_sessions, seed 0): {meta.n_items:,} items, "
+              f"{n_events:,} training events, {n_test:,} test "
+              f"events, each ranked against all items. Width 64, batch {B} events, {cap} epochs.")
+    else:
+        print("### GRU4Rec vs RecBole on MovieLens-100K (test Recall@20 / MRR@20, training "
+              "throughput)\n")
+        print(f"- MovieLens-100K sessions (load_sessions(\"movielens-100k\", seed=0): one session per "
+              f"user, ratings in time order, ties within a second in a seeded random order; the "
+              f"users whose ratings end last are validation and test): {meta.n_items:,} films; "
+              f"{train_sessions.session.nunique()} training users, both models on each one's last "
+              f"{P['train_tail']} ratings ({n_events:,} next-item events, as the chapter); "
+              f"{len(data.valid) - data.valid.session.nunique():,} validation and {n_test:,} test "
+              f"events of {data.valid.session.nunique()} and {data.test.session.nunique()} users, "
+              f"each ranked against all films. Width {d}, batch {B} events.")
+        print(f"- Training to convergence, the same rule for both: validation Recall@20 after every "
+              f"epoch, stop after {patience} epochs without a gain or at {cap} epochs, the best "
+              f"epoch's weights restored, then the test users. One seed (0).")
+    which = '`preset("gru4rec", "movielens-100k")`' if ml else "quick preset"
+    print(f"- recbook: {which} "
+          f"({P['loss']}, {P['n_sample']} extra samples α = "
           f"{P['sample_alpha']}, logQ, constrained embedding, Adagrad lr {P['lr']}); RecBole: "
           f"loss_type CE over all items, Adam 1e-3, every prefix padded to MAX_ITEM_LIST_LENGTH = "
           f"{MAX_LEN} (RecBole's default 50 is about 2x slower per step).")
     print(f"- {C.threads_line()}\n")
-    print(C.table(["model", "Recall@20", "MRR@20", "train events/s", "recbook / this (speed)",
-                   "differs from the paper"], body))
+    print(C.table(["model", "Recall@20", "MRR@20", "train events/s", "recbook / this (speed)"]
+                  + (["best / run epochs"] if ml else []) + ["differs from the paper"], body))
     print()
+    if ml:
+        print(C.curves_line([("GRU4Rec (recbook)", ours_stop),
+                             ("GRU4Rec (RecBole)", peer_stop if peer is not None else None)]) + "\n")
     if prof:
         print(prof + "\n")
 
