@@ -138,7 +138,7 @@ def slower_profile(name: str, peer: str, ours_step, ours_calls, peer_step, peer_
 # --dataset movielens-100k: training to convergence, one rule for recbook and the peer
 
 DATASETS = ("synthetic", "movielens-100k")
-ML_CAP = 20  # default cap on epochs on MovieLens-100K (--epochs overrides it)
+ML_CAP = 30  # default cap on epochs on MovieLens-100K (--epochs overrides it)
 
 
 def add_args(parser) -> None:

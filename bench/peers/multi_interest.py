@@ -1,6 +1,15 @@
 """MIND, ComiRec-DR and ComiRec-SA: recbook vs torch-rechub on the same user split.
 
-    bench/peers/.venv/bin/python bench/peers/multi_interest.py [--epochs N]
+    bench/peers/.venv/bin/python bench/peers/multi_interest.py
+        [--dataset synthetic|movielens-100k] [--epochs N] [--patience P]
+
+MovieLens-100K (load_next_item("movielens-100k", seed=0): users split 8:1:1, a validation or
+test user's first 80 % of ratings the history, the rest the truth) as the chapters train on it:
+preset("mind", "movielens-100k") for MIND (a fixed random half of the training rows),
+preset("comirec", "movielens-100k") for the ComiRecs (a fixed random quarter); both sides of a
+pair trained to convergence by the same rule (validation Recall@50 after every epoch, stop
+after --patience epochs without a gain or at the --epochs cap, best epoch's weights restored),
+then Recall@20/50, NDCG@50 and HitRate@50 of the test users. On the built-in data: fixed epochs.
 
 Each pair gets the same data (recbook.data.load_next_item, seed 0, the quick preset's users and
 history length L), embedding size d, K interests, batch size, Adam lr and epochs, and the same
@@ -28,6 +37,7 @@ from torch import nn  # noqa: E402
 from recbook import metrics, retrieval  # noqa: E402
 from recbook.config import preset  # noqa: E402
 from recbook.data import load_next_item  # noqa: E402
+from recbook.data.batches import subsample  # noqa: E402
 from recbook.torch import comirec as rb_comirec, mind as rb_mind  # noqa: E402
 from recbook.torch.youtube_dnn import evaluate_retrieval  # noqa: E402
 
@@ -46,6 +56,7 @@ NOTES = {  # one line next to each number; NOTES.md says more
 }
 N_NEG = 128  # negatives per row for torch-rechub (recbook: MIND 128 shared, ComiRec 10 x batch shared)
 KS = (20, 50)
+PROFILE = ("gender", "age", "occupation", "zip")  # whichever the data has (MIND's user tower)
 
 
 def rechub_model(kind: str, meta, P):
@@ -78,7 +89,7 @@ def rechub_model(kind: str, meta, P):
 
 def rechub_input(batch: dict, rng=None) -> dict:
     x = {k: torch.from_numpy(np.ascontiguousarray(batch[k]))
-         for k in ("hist_items", "target_item", "gender", "age") if k in batch}
+         for k in ("hist_items", "target_item", *PROFILE) if k in batch}
     x["const"] = torch.ones(len(batch["target_item"]), dtype=torch.long)
     if rng is not None:
         n_items = int(batch["_n_items"])
@@ -116,8 +127,23 @@ def rechub_eval(model, meta, test: dict, batch_size: int = 1024) -> dict:
     return metrics.ranking_metrics(np.concatenate(ids), test["truth_items"], KS)
 
 
-def compare(kind, P, lr, epochs):
-    data = load_next_item("synthetic", max_len=P["max_len"], seed=0, n_users=P["n_users"])
+def next_item_data(kind, P, dataset):
+    """The built-in data at the quick preset's size, or MovieLens-100K with the chapter's fixed
+    part of the training rows (MIND: rows drawn with probability `subsample` by
+    default_rng(0), as chapters/mind.md; ComiRec: recbook.data.batches.subsample(frac=train_frac,
+    seed=0), as chapters/comirec.md)."""
+    if dataset == "synthetic":
+        return load_next_item("synthetic", max_len=P["max_len"], seed=0, n_users=P["n_users"])
+    data = load_next_item("movielens-100k", max_len=P["max_len"], seed=0)
+    if kind == "MIND":
+        keep = np.random.default_rng(0).random(len(data.train["user"])) < P["subsample"]
+        data.train = {k: v[keep] for k, v in data.train.items()}
+    else:
+        data.train = subsample(data.train, frac=P["train_frac"], seed=0)
+    return data
+
+
+def compare(kind, P, lr, data, cap, patience):
     meta, B = data.meta, P["batch_size"]
     torch.manual_seed(0)
     if kind == "MIND":
@@ -128,6 +154,7 @@ def compare(kind, P, lr, epochs):
         ours = getattr(rb_comirec, kind)(meta, d=P["d"], K=P["K"], neg_ratio=P["neg_ratio"])
     ours_opt = torch.optim.Adam(ours.parameters(), lr=lr)
     ours_clock, peer_clock = C.Clock(), C.Clock()
+    ours_stop, peer_stop = C.Stopper(cap, patience), C.Stopper(cap, patience)
 
     def ours_step(batch):
         ours.train()
@@ -143,63 +170,110 @@ def compare(kind, P, lr, epochs):
     except Exception as err:  # noqa: BLE001  (reported in the table, never hidden)
         peer, note = None, C.failed(f"torch-rechub {kind}", err)
     rng = np.random.default_rng(0)
-    for epoch in range(epochs):
+    epoch = 0
+    while not (ours_stop.done and (peer is None or peer_stop.done)):
+        ours_on, peer_on = not ours_stop.done, peer is not None and not peer_stop.done
         for idx in C.shuffled(len(data.train["target_item"]), B, epoch):
             batch = C.rows(data.train, idx)
-            ours_clock(ours_step, B, batch)
-            if peer is not None:
+            if ours_on:
+                ours_clock(ours_step, B, batch)
+            if peer_on:
                 x = rechub_input({**batch, "_n_items": meta.n_items}, rng)
                 try:
                     peer_clock(peer_step, B, x)
                 except Exception as err:  # noqa: BLE001
-                    peer, note = None, C.failed(f"torch-rechub {kind}", err)
+                    peer, peer_on, note = None, False, C.failed(f"torch-rechub {kind}", err)
+        for on, stop in ((ours_on, ours_stop), (peer_on, peer_stop)):
+            if on:
+                stop.end_epoch()
+        if patience is not None:
+            if ours_on:
+                ours_stop.update(ours, evaluate_retrieval(ours, data.valid, ks=(50,))["recall@50"])
+            if peer_on:
+                try:
+                    peer_stop.update(peer, rechub_eval(peer, meta, data.valid)["recall@50"])
+                except Exception as err:  # noqa: BLE001
+                    peer, note = None, C.failed(f"torch-rechub {kind} validation", err)
+        epoch += 1
+    ml = patience is not None
+    cols = ("recall@20", "recall@50", "ndcg@50", "hit_rate@50") if ml else ("recall@20", "recall@50", "hit_rate@50")
+    ours_stop.restore(ours)
     q = evaluate_retrieval(ours, data.test, ks=KS)
-    rows = [[f"{kind} (recbook)", q["recall@20"], q["recall@50"], q["hit_rate@50"],
-             ours_clock.rate, "1", NOTES[f"{kind} (recbook)"]]]
+    rows = [[f"{kind} (recbook)", *(q[c] for c in cols), ours_clock.rate, "1"]
+            + ([ours_stop.summary()] if ml else []) + [NOTES[f"{kind} (recbook)"]]]
     if peer is not None:
         try:
+            peer_stop.restore(peer)
             r = rechub_eval(peer, meta, data.test)
-            rows.append([f"{kind} (torch-rechub)", r["recall@20"], r["recall@50"], r["hit_rate@50"],
-                         peer_clock.rate, C.ratio(ours_clock.rate, peer_clock.rate),
-                         NOTES[f"{kind} (torch-rechub)"]])
+            rows.append([f"{kind} (torch-rechub)", *(r[c] for c in cols),
+                         peer_clock.rate, C.ratio(ours_clock.rate, peer_clock.rate)]
+                        + ([peer_stop.summary()] if ml else []) + [NOTES[f"{kind} (torch-rechub)"]])
         except Exception as err:  # noqa: BLE001
             note = C.failed(f"torch-rechub {kind} evaluation", err)
     if note:
-        rows.append([note, "", "", "", "", "", ""])
+        rows.append([note] + [""] * (len(cols) + 3 + ml))
     prof = None
     if peer is not None and ours_clock.rate < peer_clock.rate:
         idx = [np.arange(i * B, (i + 1) * B) for i in range(10)]
         batches = [C.rows(data.train, i) for i in idx]
         prof = C.slower_profile(kind, "torch-rechub", ours_step, [(b,) for b in batches], peer_step,
                                 [(rechub_input({**b, "_n_items": meta.n_items}, rng),) for b in batches])
-    setting = (f"{kind}: {meta.n_users} users ({len(data.train['target_item']):,} training rows, "
+    part = ""
+    if ml:
+        part = (" (a fixed random half)" if kind == "MIND" else " (a fixed random quarter)")
+    setting = (f"{kind}: {meta.n_users} users ({len(data.train['target_item']):,} training rows{part}, "
+               f"{len(data.valid['target_item'])} validation and "
                f"{len(data.test['target_item'])} test users), {meta.n_items:,} items, d = {P['d']}, "
-               f"K = {P['K']}, L = {P['max_len']}, batch {B}, Adam {lr}, {epochs} epochs")
-    return rows, setting, prof
+               f"K = {P['K']}, L = {P['max_len']}, batch {B}, Adam {lr}"
+               + (f", at most {cap} epochs" if ml else f", {cap} epochs"))
+    curves = [(f"{kind} (recbook)", ours_stop), (f"{kind} (torch-rechub)", peer_stop if peer is not None else None)]
+    return rows, setting, prof, curves
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=None)
+    C.add_args(p)
     args = p.parse_args()
-    Pm, Pc = preset("mind", "quick"), preset("comirec", "quick")
-    body, settings, profs = [], [], []
+    C.check_args(args)
+    ml = args.dataset == "movielens-100k"
+    Pm, Pc = (preset("mind", "movielens-100k"), preset("comirec", "movielens-100k")) if ml else \
+        (preset("mind", "quick"), preset("comirec", "quick"))
+    body, settings, profs, curves = [], [], [], []
     for kind, P, lr in (("MIND", Pm, Pm["lr"]), ("ComiRecDR", Pc, Pc["lr_dr"]),
                         ("ComiRecSA", Pc, Pc["lr"])):
-        rows, setting, prof = compare(kind, P, lr, args.epochs or P["epochs"])
+        cap, patience = C.stoppers(args, P["epochs"])
+        rows, setting, prof, curve = compare(kind, P, lr, next_item_data(kind, P, args.dataset),
+                                             cap, patience)
         body += rows
         profs += [prof] if prof else []
         settings.append(setting)
-    print("### MIND and ComiRec vs torch-rechub (test Recall@N / HitRate@N, training throughput)\n")
+        curves += curve
+    if not ml:
+        print("### MIND and ComiRec vs torch-rechub (test Recall@N / HitRate@N, training throughput)\n")
+    else:
+        print("### MIND and ComiRec vs torch-rechub on MovieLens-100K (test Recall@N / NDCG@50 / "
+              "HitRate@50, training throughput)\n")
+        print("- MovieLens-100K (load_next_item(\"movielens-100k\", seed=0)): users split 8:1:1, a "
+              "validation or test user's first 80 % of ratings are the history (its last 20 the "
+              "input), all later films the truth, ranked against every film; sizes and learning "
+              "rates of `preset(\"mind\", \"movielens-100k\")` and `preset(\"comirec\", "
+              "\"movielens-100k\")`, as the chapters.")
+        print(f"- Training to convergence, the same rule for both sides: validation Recall@50 after "
+              f"every epoch, stop after {args.patience} epochs without a gain or at the cap, the best "
+              f"epoch's weights restored, then the test users. One seed (0).")
     for s in settings:
         print(f"- {s}.")
     print(f"- Negatives: recbook MIND {Pm['n_neg']} shared per batch, recbook ComiRec "
           f"{Pc['neg_ratio']} x batch shared per batch (sampled softmax, logQ); torch-rechub "
           f"{N_NEG} uniform per row (list-wise softmax).")
     print(f"- {C.threads_line()}\n")
-    print(C.table(["model", "Recall@20", "Recall@50", "HitRate@50", "train samples/s",
-                   "recbook / this (speed)", "differs from the paper"], body))
+    heads = (["Recall@20", "Recall@50", "NDCG@50", "HitRate@50"] if ml
+             else ["Recall@20", "Recall@50", "HitRate@50"])
+    print(C.table(["model", *heads, "train samples/s", "recbook / this (speed)"]
+                  + (["best / run epochs"] if ml else []) + ["differs from the paper"], body))
     print()
+    if ml:
+        print(C.curves_line(curves) + "\n")
     for prof in profs:
         print(prof)
     print()
