@@ -150,7 +150,8 @@ def compare(name, P, make_recbook, make_peer, data, cap, patience, decay=1.0):
                     peer_clock(peer_step, B, X[idx], y[idx])
                 except Exception as err:  # noqa: BLE001
                     peer, peer_on, peer_note = None, False, C.failed(f"DeepCTR-Torch {name}", err)
-        for on, o, stop in ((ours_on, ours_opt, ours_stop), (peer_on, peer_opt if peer_on else None, peer_stop)):
+        for on, o, stop in ((ours_on, ours_opt, ours_stop),
+                            (peer_on, peer_opt if peer_on else None, peer_stop)):
             if on:
                 for g in o.param_groups:
                     g["lr"] *= decay

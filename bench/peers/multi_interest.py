@@ -196,7 +196,7 @@ def compare(kind, P, lr, data, cap, patience):
                     peer, note = None, C.failed(f"torch-rechub {kind} validation", err)
         epoch += 1
     ml = patience is not None
-    cols = ("recall@20", "recall@50", "ndcg@50", "hit_rate@50") if ml else ("recall@20", "recall@50", "hit_rate@50")
+    cols = ("recall@20", "recall@50") + (("ndcg@50",) if ml else ()) + ("hit_rate@50",)
     ours_stop.restore(ours)
     q = evaluate_retrieval(ours, data.test, ks=KS)
     rows = [[f"{kind} (recbook)", *(q[c] for c in cols), ours_clock.rate, "1"]
@@ -226,7 +226,8 @@ def compare(kind, P, lr, data, cap, patience):
                f"{len(data.test['target_item'])} test users), {meta.n_items:,} items, d = {P['d']}, "
                f"K = {P['K']}, L = {P['max_len']}, batch {B}, Adam {lr}"
                + (f", at most {cap} epochs" if ml else f", {cap} epochs"))
-    curves = [(f"{kind} (recbook)", ours_stop), (f"{kind} (torch-rechub)", peer_stop if peer is not None else None)]
+    curves = [(f"{kind} (recbook)", ours_stop),
+              (f"{kind} (torch-rechub)", peer_stop if peer is not None else None)]
     return rows, setting, prof, curves
 
 
