@@ -9,7 +9,8 @@
 #      the full preset's model sizes (built-in data shaped for them, no download);
 #   5. faiss: bench/faiss_vs_numpy.py, top-50 queries/s for 10^5 and 10^6 items at equal recall;
 #   6. peers: bench/peers/run.sh OUTFILE (DeepCTR-Torch, RecBole, torch-rechub against recbook
-#      in their own venv), when that script exists;
+#      in their own venv) on the built-in data, then with --dataset movielens-100k, when that
+#      script exists;
 # then rewrites bench/RESULTS.md with the machine, the commit and every table.
 #
 # Usage: bash bench/run.sh [--quick] [--out FILE] [--models "din bst"] [--sizes quick,full]
@@ -141,8 +142,14 @@ if [ $PEERS = 1 ]; then
     status=$(echo "$row" | awk -F' [|] ' '{print $4}' | tr -d ' |')
     step="$("$PY" bench/common.py stamp) Step \`bash bench/peers/run.sh\` (run by bench/run.sh):
 $status, wall clock $(echo "$row" | awk -F' [|] ' '{print $2}') (h:mm:ss), peak memory $(echo "$row" | awk -F' [|] ' '{print $3}') MiB."
+    # the same comparison on the chapters' MovieLens-100K splits, each side to early stopping
+    # (patience 3: the MIND and ComiRec chapters' rule); its section follows the built-in one
+    bash bench/peers/run.sh "$WORK/peers-ml.md" --dataset movielens-100k --patience 3 \
+      > "$WORK/peers-ml.log" 2>&1 \
+      || echo "(bench/peers/run.sh --dataset movielens-100k failed; see its section)" >> "$WORK/peers-ml.md"
     if [ -s "$WORK/peers-section.md" ]; then  # its own section (heading included), then the step
-      { cat "$WORK/peers-section.md"; echo; echo "$step"; } > "$WORK/peers.md"
+      { cat "$WORK/peers-section.md"; echo; echo "$step"; echo; cat "$WORK/peers-ml.md"; } \
+        > "$WORK/peers.md"
     else
       { echo "## Peer comparison"; echo; echo "$step It wrote no section; last lines of its log:"
         echo; echo '```'; tail -15 "$WORK/peers.log"; echo '```'; } > "$WORK/peers.md"

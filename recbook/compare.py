@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recbook import metrics, retrieval
+from recbook import metrics, parallel, retrieval
 from recbook.arrays import to_numpy
 from recbook.baselines import ItemKNN, MostPopular, item_support
 from recbook.config import preset
@@ -299,17 +299,18 @@ def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None =
 
 
 def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1,
-            patience: int | None = None) -> pd.DataFrame:
+            patience: int | None = None, workers: int | None = None) -> pd.DataFrame:
     """One row per (model, seed): metrics, ``train s``, ``parameters``. The counted baselines
-    are deterministic and run once (their row is repeated for every seed)."""
-    rows = []
-    for model in models:
-        for k, seed in enumerate(seeds):
-            if model in COUNTED and k > 0:
-                rows.append({**rows[-1], "seed": seed})
-                continue
-            rows.append(run(model, data, epochs, seed, patience).row())
-    return pd.DataFrame(rows)
+    are deterministic and run once (their row is repeated for every seed). Every run seeds
+    itself, so ``recbook.parallel`` runs them side by side on a multi-core CPU (the same
+    numbers; ``workers=1``: in turn)."""
+    seeds = list(seeds)
+    jobs = [(model, seed) for model in models
+            for seed in (seeds[:1] if model in COUNTED else seeds)]
+    done = parallel.run_each(lambda model, seed: run(model, data, epochs, seed, patience).row(),
+                             jobs, workers)
+    return pd.DataFrame([{**done[model, seeds[0] if model in COUNTED else seed], "seed": seed}
+                         for model in models for seed in seeds])
 
 
 def summarise(runs: pd.DataFrame, metrics_=None) -> pd.DataFrame:

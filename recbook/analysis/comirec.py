@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recbook import measures
+from recbook import measures, parallel
 from recbook.data import batches
 from recbook.arrays import to_numpy
 
@@ -102,17 +102,21 @@ def largest_interest_share(assign: np.ndarray, hist_len) -> float:
     return float(np.mean(shares))
 
 
-def train_seeds(builders: dict, train_one, seeds=(0, 1, 2)) -> dict:
+def train_seeds(builders: dict, train_one, seeds=(0, 1, 2), workers: int | None = None) -> dict:
     """Run ``train_one(name, build, seed) -> (model, history, test_metrics)`` for every model of
     ``builders`` ({name: () -> model}) and seed; returns {name: {"models": [...], "histories":
-    [...], "test": {metric: [value per seed]}}}."""
+    [...], "test": {metric: [value per seed]}}}. The runs are independent, so
+    ``recbook.parallel`` trains them side by side on a multi-core CPU (the same numbers);
+    ``workers=1`` runs them in turn (TensorFlow must: its runtime does not survive a fork)."""
     if not builders or not seeds:
         raise ValueError("train_seeds needs at least one builder and one seed")
+    done = parallel.run_each(lambda name, seed: train_one(name, builders[name], seed),
+                             [(name, seed) for name in builders for seed in seeds], workers)
     runs = {}
-    for name, build in builders.items():
+    for name in builders:
         r = runs[name] = {"models": [], "histories": [], "test": {}}
         for seed in seeds:
-            model, history, test = train_one(name, build, seed)
+            model, history, test = done[name, seed]
             r["models"].append(model)
             r["histories"].append(history)
             for k, v in test.items():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import measures
+from .. import measures, parallel
 from ..arrays import to_numpy
 
 # the GRU4Rec constructor's arguments that a preset holds (the rest are training settings)
@@ -45,6 +45,7 @@ class SeedRuns:
     purity: list = field(default_factory=list)  # measures.Score per seed
     seconds: list = field(default_factory=list)  # wall seconds per seed (training + test)
     epochs: list = field(default_factory=list)  # epochs run per seed (early stopping)
+    models: dict = field(default_factory=dict)  # seed -> trained model, where run returns it
 
     def summary(self) -> measures.SeedSummary:
         """Neighbour purity over the seeds (mean ± std, with its chance baseline)."""
@@ -56,18 +57,28 @@ def _epochs_run(history) -> int:
     return len(h.get("epoch", h.get("train_loss", [])))
 
 
-def run_seeds(run, seeds, labels, k: int = 10) -> SeedRuns:
-    """Call ``run(seed) -> (history, test_metrics, item_table)`` for every seed and keep the
-    histories, the test metrics and the ``k``-NN category purity of the item table (rows = item
-    ids, row 0 padding) against ``labels`` (e.g. ``meta.item_cat``)."""
+def run_seeds(run, seeds, labels, k: int = 10, workers: int | None = None) -> SeedRuns:
+    """Call ``run(seed) -> (history, test_metrics, item_table[, model])`` for every seed and
+    keep the histories, the test metrics, the models and the ``k``-NN category purity of the
+    item table (rows = item ids, row 0 padding) against ``labels`` (e.g. ``meta.item_cat``).
+    The seeds are independent: ``recbook.parallel`` runs them side by side on a multi-core CPU
+    (the same numbers); ``workers=1`` runs them in turn (TensorFlow must)."""
     seeds = list(seeds)
     if not seeds:
         raise ValueError("run_seeds needs at least one seed")
-    out = SeedRuns()
-    for s in seeds:
+
+    def timed(s):
         start = time.time()
-        history, metrics, table = run(s)
-        out.seconds.append(time.time() - start)
+        result = run(s)
+        return result, time.time() - start
+
+    out = SeedRuns()
+    for s, (result, seconds) in zip(seeds, parallel.starmap(timed, [(s,) for s in seeds],
+                                                            workers)):
+        history, metrics, table = result[:3]
+        if len(result) > 3:
+            out.models[s] = result[3]
+        out.seconds.append(seconds)
         out.histories[f"seed {s}"] = history
         out.epochs.append(_epochs_run(history))
         for m, v in metrics.items():

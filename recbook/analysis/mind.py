@@ -206,6 +206,12 @@ class Runs:
     trained: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
+    def add(self, key: tuple, seconds: float, history, results: dict, model) -> None:
+        """Keep one run's training seconds, history, test metrics and model under ``key``
+        = (model name, seed)."""
+        self.seconds[key], self.histories[key] = seconds, history
+        self.results[key], self.trained[key] = results, model
+
     def table(self, metrics) -> pd.DataFrame:
         """:func:`seed_table`, with each model's mean training seconds and its best epochs."""
         out = seed_table(self.results, list(metrics))
