@@ -423,8 +423,9 @@ _FAILED = re.compile(r"^(\S+\.(?:ipynb|md)): Executing notebook failed")
 
 
 def chapter_times(log: str) -> list[tuple[str, float | None]]:
-    """(chapter, seconds) per notebook MyST-NB executed, from a `jupyter-book build` log; a
-    notebook that failed has None. MyST-NB logs `<path>: Executed notebook in S seconds`."""
+    """(chapter, seconds) per executed notebook, from a book build's log; a notebook that
+    failed has None. scripts/bookctl.py (as MyST-NB before it) logs `<path>: Executed notebook
+    in S seconds` and `<path>: Executing notebook failed`."""
     out = []
     for line in _ANSI.sub("", log).splitlines():
         for rx, ok in ((_EXECUTED, True), (_FAILED, False)):

@@ -2,7 +2,7 @@
 # The benchmark suite (make bench). Measures, on this machine, in one run:
 #   1. install: a fresh venv from requirements.txt + pip install -e . (wall clock, peak memory);
 #   2. book: the executed book build (scripts/bookctl.py build, as make book), and each
-#      chapter's execution time as MyST-NB logs it ("<path>: Executed notebook in S seconds");
+#      chapter's execution time as bookctl logs it ("<path>: Executed notebook in S seconds");
 #   3. test: the test suite (pytest tests, as make test) and its slowest tests;
 #   4. models: every bench/<model>.py (training samples/s, ms per mini-batch, first step,
 #      inference latency at batch 1 and 1024, scoring/serving throughput) at the quick and
@@ -191,7 +191,9 @@ $failures
 
 ### Chapter execution times (book build)
 
-Seconds per notebook as MyST-NB logs them during the **book** step (RECBOOK_PROGRESS=log).
+Seconds per notebook as \`scripts/bookctl.py build\` logs them during the **book** step
+(RECBOOK_PROGRESS=log). Several notebooks execute at once (two on 2 cores), so their sum is
+larger than the step's wall clock above.
 
 $("$PY" bench/common.py chapters "$WORK/book.log")
 

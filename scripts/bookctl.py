@@ -3,7 +3,8 @@
 
     python scripts/bookctl.py sync      # .md -> .ipynb, install cells and README from _config.yml
     python scripts/bookctl.py check     # report drift (what tests/test_notebooks_sync.py asserts)
-    python scripts/bookctl.py build [--out DIR]      # the executed HTML book (default _build)
+    python scripts/bookctl.py build [--out DIR] [--src BOOK]  # the executed HTML book (_build):
+                                        # notebooks executed two or three at once, then rendered
     python scripts/bookctl.py student [--out DIR]    # without solutions (default _build/student)
 
 `sync` and `check` also cover the student notebooks student/chapters/*.ipynb (scripts/student.py).
@@ -388,11 +389,90 @@ def jupyter_book() -> str:
 
 
 def build_command(src: Path, out: Path) -> list[str]:
+    """The whole build (execute, then render) as one command: `make book` and the tests run it."""
+    return [sys.executable, str(Path(__file__).resolve()), "build", "--src", str(src),
+            "--out", str(out)]
+
+
+def render_command(src: Path, out: Path) -> list[str]:
     # --all: no stale pages from a previous build. -W --keep-going: any warning (a broken
-    # citation or cross-reference) fails the build after reporting them all; a failing cell
-    # fails it through execute.raise_on_error in _config.yml.
+    # citation or cross-reference) fails the build after reporting them all.
     return [jupyter_book(), "build", str(src), "--path-output", str(out), "--builder", "html",
             "--all", "-W", "--keep-going"]
+
+
+# Notebooks that read what the others record (the summary tabulates every chapter's claim
+# verdicts): they execute after all the others.
+EXECUTE_LAST = ("summary",)
+# The slowest chapters first, so that two lanes finish close together (longest job first).
+SLOWEST_FIRST = ("comirec", "dien", "bst", "mind", "din", "gru4rec")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def execute_notebooks(src: Path, env: dict) -> int:
+    """Execute every toc notebook of `src` in place, several at a time, then the EXECUTE_LAST
+    ones; 0, or 1 after the first failing cell (its traceback printed).
+
+    The chapters are independent notebooks, each mostly single-threaded on a CPU, so on a
+    machine with C cores min(C, 3) of them execute at once (RECBOOK_BOOK_LANES overrides), each
+    with C // lanes workers for its training runs (recbook.parallel); a lone core runs them in
+    turn. Each notebook runs in its own kernel with the notebook's folder as working directory,
+    as MyST-NB runs it, with execute.timeout per cell. Prints MyST-NB's line
+    "<path>: Executed notebook in S seconds" for each (bench/common.py reads it)."""
+    import concurrent.futures as cf
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    pages = [src / f"{page}.ipynb" for page in toc_files(src)]
+    pages = [p for p in pages if p.exists()]
+    rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
+    first = sorted((p for p in pages if p.stem not in EXECUTE_LAST),
+                   key=lambda p: rank.get(p.stem, len(rank)))
+    last = [p for p in pages if p.stem in EXECUTE_LAST]
+    cores = _cores()
+    lanes = int(os.environ.get("RECBOOK_BOOK_LANES", min(cores, 3)))
+    if lanes < 1:
+        raise ValueError(f"RECBOOK_BOOK_LANES must be >= 1, got {lanes}")
+    timeout = int(config(src).get("execute", {}).get("timeout", 900))
+
+    def run(path: Path, workers: int) -> None:
+        nb = nbformat.read(path, as_version=4)
+        start = time.time()
+        kernel_env = {**env, "RECBOOK_WORKERS": str(max(1, workers))}
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute(env=kernel_env)  # the kernel's whole environment
+        nbformat.write(nb, path)
+        print(f"{path.relative_to(src)}: Executed notebook in {time.time() - start:.2f} "
+              "seconds", flush=True)
+
+    def batch(paths, lanes_now):
+        workers = max(1, cores // lanes_now)
+        with cf.ThreadPoolExecutor(max_workers=lanes_now) as pool:
+            jobs = {pool.submit(run, p, workers): p for p in paths}
+            for job in cf.as_completed(jobs):
+                try:
+                    job.result()
+                except CellExecutionError as err:
+                    for other in jobs:
+                        other.cancel()
+                    print(f"{jobs[job].relative_to(src)}: Executing notebook failed\n{err}",
+                          file=sys.stderr, flush=True)
+                    return 1
+        return 0
+
+    if batch(first, max(1, min(lanes, len(first)))):
+        return 1
+    return batch(last, 1) if last else 0
 
 
 def build_env(out: Path | None = None) -> dict[str, str]:
@@ -408,9 +488,56 @@ def build_env(out: Path | None = None) -> dict[str, str]:
     return env
 
 
+def stage(src: Path, dest: Path) -> Path:
+    """Copy what the book is built from to `dest`: config, toc, _static, _ext, the bibliography,
+    each toc page (its notebook where it has one, not the .md twin) and the other files beside
+    the pages (figures); the notebooks are then executed in place there."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+
+    def copy(path: Path) -> None:
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if path.is_dir() else shutil.copy)(path, target)
+
+    for name in ("_config.yml", "_toc.yml", "_static", "_ext",
+                 *config(src).get("bibtex_bibfiles", [])):
+        if (src / name).exists() and not (dest / name).exists():
+            copy(src / name)
+    folders = set()
+    for page in toc_files(src):
+        found = [src / f"{page}{ext}" for ext in (".ipynb", ".md", ".rst")
+                 if (src / f"{page}{ext}").exists()]
+        if not found:
+            raise FileNotFoundError(f"_toc.yml names {page!r}, but {src} has no such page")
+        copy(found[0])
+        folders.add(found[0].parent)
+    for folder in folders:  # figures and data files beside the pages
+        for path in folder.iterdir():
+            if (path.is_file() and not path.name.startswith(("_", "."))
+                    and path.suffix not in (".ipynb", ".md", ".rst")
+                    and not (dest / path.relative_to(src)).exists()):
+                copy(path)
+    return dest
+
+
 def build(src: Path = ROOT, out: Path | None = None) -> int:
-    out = Path(out or src)
-    return subprocess.run(build_command(src, out), env=build_env(out)).returncode
+    """The executed book: the notebooks are executed (several at once, `execute_notebooks`) in a
+    staged copy under `out`/_build/.staged, then Jupyter Book renders that copy without executing
+    again. Any failing cell fails the build (after printing its traceback); so does any Sphinx
+    warning."""
+    src, out = Path(src).resolve(), Path(out or src).resolve()
+    env = build_env(out)
+    staged = stage(src, out / "_build" / ".staged")
+    if execute_notebooks(staged, env):
+        return 1
+    cfg = config(staged)
+    cfg.setdefault("execute", {})["execute_notebooks"] = "off"  # executed above, just now
+    (staged / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    code = subprocess.run(render_command(staged, out), env=env).returncode
+    shutil.rmtree(staged, ignore_errors=True)
+    return code
 
 
 _SOLUTION_START = re.compile(r"^(\s*)(`{3,}|:{3,})\{solution(-start)?\}")
@@ -453,22 +580,10 @@ def strip_solutions(nb, where: str = ""):
 
 def student_sources(dest: Path, root: Path = ROOT) -> Path:
     """Copy the book's sources to `dest` with the solutions removed; return `dest`."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(root / name, dest / name)
-    for folder in ("_static", "_ext"):  # the tabs' JS/CSS and the Sphinx lexer extension
-        shutil.copytree(root / folder, dest / folder)
-    (dest / CHAPTERS).mkdir()
-    for path in sorted((root / CHAPTERS).iterdir()):
-        if path.name.startswith("_") or path.suffix == ".md" and path.with_suffix(".ipynb").exists():
-            continue
-        if path.suffix == ".ipynb":
-            nb = strip_solutions(jupytext.read(path), str(path.relative_to(root)))
-            _write_ipynb(nb, dest / CHAPTERS / path.name)
-        elif path.is_file():
-            shutil.copy(path, dest / CHAPTERS / path.name)
+    stage(root, dest)
+    for path in sorted((dest / CHAPTERS).glob("*.ipynb")):
+        nb = strip_solutions(jupytext.read(path), f"{CHAPTERS}/{path.name}")
+        _write_ipynb(nb, path)
     cfg = config(dest)
     cfg.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
     cfg["title"] = cfg["title"] + " (student edition)"
@@ -499,6 +614,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sync", "check", "build", "student"])
     parser.add_argument("--out", type=Path, help="output folder")
+    parser.add_argument("--src", type=Path, default=ROOT, help="book to build (default: this one)")
     args = parser.parse_args(argv)
     if args.command == "sync":
         url = repo_url()
@@ -515,7 +631,7 @@ def main(argv=None) -> int:
         print("\n".join(problems) or "in sync")
         return 1 if problems else 0
     if args.command == "build":
-        return build(ROOT, args.out or ROOT)
+        return build(args.src, args.out or args.src)
     return build_student(args.out or ROOT / "_build" / "student")
 
 

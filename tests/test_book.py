@@ -30,8 +30,9 @@ def _run_build(src: Path, out: Path) -> subprocess.CompletedProcess:
 def test_book_builds_every_toc_page(tmp_path):
     """The whole book, executed, as `make book` builds it; every page of the toc gives HTML."""
     result = _run_build(ROOT, tmp_path)
-    # kept beside the HTML (pytest keeps its last temporary folders): MyST-NB's "Executed
-    # notebook in N seconds" lines are the per-chapter times bench/RESULTS.md reports
+    # kept beside the HTML (pytest keeps its last temporary folders): the "Executed notebook in
+    # N seconds" lines (MyST-NB's format, printed by scripts/bookctl.py, which executes the
+    # notebooks several at once) are the per-chapter times bench/RESULTS.md reports
     (tmp_path / "_build").mkdir(exist_ok=True)
     (tmp_path / "_build" / "build.log").write_text(result.stdout + result.stderr)
     log = result.stdout[-4000:] + result.stderr[-4000:]
