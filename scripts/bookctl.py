@@ -136,18 +136,23 @@ def install_source(url: str, version: str | None = None) -> str:
         '    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", RECBOOK],\n'
         "                         capture_output=True, text=True)\n"
         "    if pip.returncode != 0:\n"
-        '        raise RuntimeError(f"installing recbook failed (pip exit code {pip.returncode}); pip said:\\n"\n'
-        '                           f"{(pip.stdout + pip.stderr)[-3000:]}\\nCheck that this runtime reaches the "\n'
-        '                           "internet, then run this cell again.") from None\n'
+        "        raise RuntimeError(\n"
+        '            f"installing recbook failed (pip exit code {pip.returncode}); "\n'
+        '            f"pip said:\\n{(pip.stdout + pip.stderr)[-3000:]}\\n"\n'
+        '            "Check that this runtime reaches the internet, then run this cell again."\n'
+        "        ) from None\n"
         "    importlib.invalidate_caches()\n"
         "    try:\n"
         "        import recbook\n"
         "    except ImportError as err:\n"
-        '        raise ImportError(f"recbook was installed but cannot be imported ({err}): restart the "\n'
-        '                          "runtime (Runtime > Restart session), then run this cell again.") from None\n'
+        "        raise ImportError(\n"
+        '            f"recbook was installed but cannot be imported ({err}): restart the "\n'
+        '            "runtime (Runtime > Restart session), then run this cell again."\n'
+        "        ) from None\n"
         f'if recbook.__version__ != "{version}":\n'
-        f'    print(f"[recbook] this book was built with recbook {version}, but {{recbook.__version__}} is "\n'
-        '          "installed: outputs may differ from the book\'s.")\n'
+        f'    print(f"[recbook] this book was built with recbook {version}, but "\n'
+        '          f"{recbook.__version__} is installed: outputs may differ from "\n'
+        '          "the book\'s.")\n'
         "import recbook.book  # registers the %%pytorch and %%tensorflow cell magics\n"
         '# recbook.book.use("pytorch")  # uncomment to run only one framework\'s cells'
     )
