@@ -299,6 +299,23 @@ def structured(model: str, name: str = "quick", gpu: bool | None = None) -> dict
     return split(model, preset(model, name, gpu))
 
 
+def resolve_model(name: str, cfg, framework: str) -> tuple[type, dict]:
+    """(model class, constructor arguments) for ``recbook.<framework>.build(name, cfg, meta)``,
+    ``framework`` "torch" or "tf": the class is imported from that twin only (so the other
+    framework is never imported), and only the arguments its constructor takes are kept."""
+    import importlib
+    import inspect
+
+    if framework not in ("torch", "tf"):
+        raise ValueError(f"framework must be 'torch' or 'tf', got {framework!r}")
+
+    def class_of(module, cls):
+        return getattr(importlib.import_module(f"recbook.{framework}.{module}"), cls)
+    module, cls, kwargs = model_arguments(
+        name, cfg, lambda m, c: set(inspect.signature(class_of(m, c).__init__).parameters))
+    return class_of(module, cls), kwargs
+
+
 def model_arguments(name: str, cfg, signature_of) -> tuple[str, str, dict]:
     """(module, class, constructor arguments) that ``build(name, cfg, meta)`` uses, in either
     framework. ``cfg``: a preset's name ("quick"), a flat preset dict or a structured one;

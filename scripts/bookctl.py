@@ -413,13 +413,6 @@ EXECUTE_LAST = ("summary",)
 SLOWEST_FIRST = ("comirec", "dien", "bst", "mind", "din", "gru4rec")
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def execute_notebooks(src: Path, env: dict) -> int:
     """Execute every toc notebook of `src` in place, several at a time, then the EXECUTE_LAST
     ones; 0, or 1 after the first failing cell (its traceback printed).
@@ -443,7 +436,9 @@ def execute_notebooks(src: Path, env: dict) -> int:
     first = sorted((p for p in pages if p.stem not in EXECUTE_LAST),
                    key=lambda p: rank.get(p.stem, len(rank)))
     last = [p for p in pages if p.stem in EXECUTE_LAST]
-    cores = _cores()
+    from recbook.parallel import cpu_cores  # the count the chapters' workers use too
+
+    cores = cpu_cores()
     lanes = int(os.environ.get("RECBOOK_BOOK_LANES", min(cores, 3)))
     if lanes < 1:
         raise ValueError(f"RECBOOK_BOOK_LANES must be >= 1, got {lanes}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import weakref
-from dataclasses import replace
 
 import recbook  # noqa: F401  (quiets TensorFlow before its first import)
 import keras
@@ -18,8 +17,7 @@ from recbook.data.batches import Prepared, check_rows, validate
 from recbook.tf.layers import Dice, EmbeddingPooling, as_tensors, full_precision, \
     sampled_softmax_loss
 
-USER_KEYS = ("hist_items", "hist_cats", "hist_len")
-TARGET_KEYS = ("target_item", "target_cat")
+from recbook.common.retrieval import TARGET_KEYS, USER_KEYS, retrieval_inputs  # noqa: F401
 
 
 _GRAPHS = weakref.WeakKeyDictionary()  # model -> {(name, batch structure): traced function}
@@ -155,14 +153,9 @@ class RetrievalModel(RecModel):
 
     def __init__(self, meta, d: int, profile_dim: int = 0, logq: bool = True, **kwargs):
         super().__init__(**kwargs)
-        if d < 1 or profile_dim < 0:
-            raise ValueError(f"d must be >= 1 and profile_dim >= 0, got d={d}, "
-                             f"profile_dim={profile_dim}")
+        emb_meta, self.user_keys, self.keys = retrieval_inputs(meta, d, profile_dim)
         self.meta, self.d, self.logq = meta, d, logq
-        profile = dict(meta.profile) if profile_dim else {}
-        self.user_keys = USER_KEYS + tuple(profile)
-        self.keys = self.user_keys + TARGET_KEYS
-        self.emb = EmbeddingPooling(replace(meta, profile=profile), d, profile_dim)
+        self.emb = EmbeddingPooling(emb_meta, d, profile_dim)
 
     def build(self, input_shape=None):
         # The sublayers build themselves on their first call; there is no state of our own.

@@ -7,16 +7,8 @@ def build(name: str, preset="quick", meta=None, **overrides):
     ...), a ``recbook.config.preset`` dict or a ``recbook.config.structured`` one; only the
     model part is read. ``overrides`` replace single constructor arguments. The twin of
     ``recbook.tf.build``."""
-    import importlib
-    import inspect
-
-    from recbook.config import model_arguments
+    from recbook.config import resolve_model
     if meta is None:
         raise TypeError(f"build({name!r}, ...) needs the dataset's meta: build(name, preset, meta)")
-
-    def signature_of(module, cls):
-        return set(inspect.signature(getattr(importlib.import_module(
-            f"recbook.torch.{module}"), cls).__init__).parameters)
-    module, cls, kwargs = model_arguments(name, preset, signature_of)
-    model_class = getattr(importlib.import_module(f"recbook.torch.{module}"), cls)
+    model_class, kwargs = resolve_model(name, preset, "torch")
     return model_class(meta, **{**kwargs, **overrides})

@@ -10,7 +10,6 @@ recbook/torch/layers.py.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 import torch
 from torch import nn
@@ -20,8 +19,7 @@ from recbook.data.batches import Prepared, check_rows, validate
 from recbook.torch.layers import Dice, EmbeddingPooling, as_tensors, full_precision, \
     sampled_softmax_loss
 
-USER_KEYS = ("hist_items", "hist_cats", "hist_len")
-TARGET_KEYS = ("target_item", "target_cat")
+from recbook.common.retrieval import TARGET_KEYS, USER_KEYS, retrieval_inputs  # noqa: F401
 
 
 class RecModel(nn.Module):
@@ -105,14 +103,9 @@ class RetrievalModel(RecModel):
 
     def __init__(self, meta, d: int, profile_dim: int = 0, logq: bool = True):
         super().__init__()
-        if d < 1 or profile_dim < 0:
-            raise ValueError(f"d must be >= 1 and profile_dim >= 0, got d={d}, "
-                             f"profile_dim={profile_dim}")
+        emb_meta, self.user_keys, self.keys = retrieval_inputs(meta, d, profile_dim)
         self.meta, self.d, self.logq = meta, d, logq
-        profile = dict(meta.profile) if profile_dim else {}
-        self.user_keys = USER_KEYS + tuple(profile)
-        self.keys = self.user_keys + TARGET_KEYS
-        self.emb = EmbeddingPooling(replace(meta, profile=profile), d, profile_dim)
+        self.emb = EmbeddingPooling(emb_meta, d, profile_dim)
 
     # --- inputs -----------------------------------------------------------------------------
     def user_inputs(self, batch):
