@@ -199,6 +199,11 @@ def test_gru4rec_runs_with_tensorflow_only_and_torch_unimportable(tmp_path):
     ran = [c for c in code if _framework(c) == "tensorflow"]
     assert ran and not any("skipped" in _text(c) for c in ran)
     assert any("scores" in _text(c) for c in ran)  # the TF model ran a step
+    # the shared cells trained and scored TensorFlow's GRU4Rec on the built-in data too: the
+    # seed runs' table, the loss variants (their table), the t-SNE's purity line
+    shared = "".join(_text(c) for c in code if _framework(c) is None)
+    assert "GRU4Rec (TensorFlow)" in shared and "XE + samples + logQ" in shared
+    assert "same-category share" in shared
 
 
 def test_the_torch_blocker_blocks():

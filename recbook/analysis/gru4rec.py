@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -14,18 +15,27 @@ import pandas as pd
 from .. import measures, parallel
 from ..arrays import to_numpy
 
-# the GRU4Rec constructor's arguments that a preset holds (the rest are training settings)
-MODEL_KEYS = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
-              "dropout_p_hidden", "n_sample", "sample_alpha", "logq", "bpreg", "elu_param",
-              "sample_store_size")
+@dataclass
+class Framework:
+    """What the chapter's GRU4Rec runs need from one framework, so that one function trains
+    either: its ``build`` (``recbook.torch.build`` or ``recbook.tf.build``), ``fit`` and the
+    official optimiser ``adagrad_m``."""
+    name: str  # "PyTorch" or "TensorFlow"
+    build: Callable
+    fit: Callable
+    adagrad_m: Callable
+
+    @property
+    def workers(self) -> int | None:
+        """For ``recbook.parallel``: PyTorch's runs side by side on a multi-core CPU (None: the
+        default), TensorFlow's in turn (1: its runtime does not survive a fork)."""
+        return None if self.name == "PyTorch" else 1
 
 
-def model_kwargs(preset: dict) -> dict:
-    """The GRU4Rec constructor's keyword arguments taken from a preset."""
-    missing = [k for k in MODEL_KEYS if k not in preset]
-    if missing:
-        raise KeyError(f"preset lacks GRU4Rec argument(s) {missing}; it has {sorted(preset)}")
-    return {k: preset[k] for k in MODEL_KEYS}
+def item_vectors(model) -> np.ndarray:
+    """GRU4Rec's item table W_y as numpy [n_items + 1, d] (row 0: padding), in either
+    framework: the rows w_j of ``model.item_embeddings()`` = [W_y, b_y], without the bias."""
+    return to_numpy(model.item_embeddings())[:, :-1]
 
 
 def last_events(sessions: pd.DataFrame, n: int) -> pd.DataFrame:

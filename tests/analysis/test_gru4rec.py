@@ -6,11 +6,25 @@ from recbook.analysis import gru4rec as g
 from recbook.config import preset
 
 
-def test_model_kwargs_takes_the_constructor_arguments_and_names_what_is_missing():
-    kw = g.model_kwargs(preset("gru4rec", "quick"))
-    assert set(kw) == set(g.MODEL_KEYS)
-    with pytest.raises(KeyError, match="n_sample"):
-        g.model_kwargs({k: 1 for k in g.MODEL_KEYS if k != "n_sample"})
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_item_vectors_are_the_item_table_in_either_framework(framework):
+    pytest.importorskip("torch" if framework == "torch" else "tensorflow")
+    import importlib
+
+    from recbook.data import load_sessions
+
+    build = importlib.import_module(f"recbook.{framework}").build
+    meta = load_sessions("synthetic", seed=0).meta
+    model = build("gru4rec", "quick", meta)
+    table = model.W_y.table.weight if framework == "torch" else model.W_y.table.embeddings
+    w = g.item_vectors(model)
+    assert isinstance(w, np.ndarray) and w.shape == (meta.n_items + 1, 64)
+    np.testing.assert_array_equal(w, g.to_numpy(table))
+
+
+def test_framework_runs_pytorch_side_by_side_and_tensorflow_in_turn():
+    assert g.Framework("PyTorch", None, None, None).workers is None
+    assert g.Framework("TensorFlow", None, None, None).workers == 1
 
 
 def test_last_events_keeps_each_sessions_tail_in_order():
