@@ -101,25 +101,18 @@ def n_params(model) -> int:
 
 def _ranking_model(name: str, meta):
     """(model, training arguments) as the model's chapter builds and trains it (quick preset)."""
-    from recbook.torch.bst import BST
-    from recbook.torch.dien import DIEN
-    from recbook.torch.din import DIN, BaseModel
+    from recbook.torch import build
 
     if name in ("Base", "DIN"):
         cfg = preset("din", "quick")
-        hp = {k: cfg[k] for k in ("item_dim", "cat_dim", "profile_dim", "mlp")}
-        model = (BaseModel(meta, **hp) if name == "Base" else
-                 DIN(meta, **hp, att_hidden=cfg["att_hidden"],
-                     att_activation=cfg["att_activation"]))
+        # the DIN chapter's "DIN (PReLU)" and Base: no mini-batch aware regulariser (λ = 0)
+        model = build("base_model" if name == "Base" else "din", cfg, meta, mba_lambda=0.0)
         return model, {k: cfg[k] for k in ("batch_size", "optimizer", "lr")}
     if name == "DIEN":
         cfg = preset("dien", "quick")
-        return DIEN.from_preset(meta, cfg), {k: cfg[k] for k in ("batch_size", "lr", "lr_decay")}
+        return build("dien", cfg, meta), {k: cfg[k] for k in ("batch_size", "lr", "lr_decay")}
     cfg = preset("bst", "quick")
-    keys = ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
-            "dropout", "mlp", "position", "n_buckets", "pooling")
-    return BST(meta, **{k: cfg[k] for k in keys}), {k: cfg[k] for k in
-                                                   ("batch_size", "optimizer", "lr")}
+    return build("bst", cfg, meta), {k: cfg[k] for k in ("batch_size", "optimizer", "lr")}
 
 
 def _ranking_quality(model, split) -> dict:
@@ -234,15 +227,13 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Ru
         return Run(name, seed, metrics.ranking_metrics(ids, truth, KS), seconds, 0)
     if name == "GRU4Rec":
         from recbook.data.samples import SessionParallelBatches
-        from recbook.torch.gru4rec import GRU4Rec, adagrad_m
+        from recbook.torch import build
+        from recbook.torch.gru4rec import adagrad_m
 
         P = preset("gru4rec", "quick")
         seqs = _train_sequences(data)
-        keys = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
-                "dropout_p_hidden", "n_sample", "sample_alpha", "logq", "bpreg", "elu_param",
-                "sample_store_size")
-        model = GRU4Rec(meta, **{k: P[k] for k in keys},
-                        item_support=item_support(seqs.item, meta.n_items), seed=seed)
+        model = build("gru4rec", P, meta, item_support=item_support(seqs.item, meta.n_items),
+                      seed=seed)
         start = time.perf_counter()
         history = fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
                       epochs=epochs, optimizer=adagrad_m(P["lr"], P["momentum"]), seed=seed,
@@ -252,18 +243,17 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Ru
         seconds = time.perf_counter() - start
         return Run(name, seed, _gru4rec_quality(model, test, n), seconds, n_params(model),
                    *_epochs(history))
-    from recbook.torch.comirec import ComiRecDR, ComiRecSA
-    from recbook.torch.mind import MIND
-    from recbook.torch.youtube_dnn import YouTubeDNN
+    from recbook.torch import build
 
     cfg = preset("comirec", "quick")  # the ComiRec chapter's shared settings for all four
-    n_neg = cfg["neg_ratio"] * cfg["batch_size"]
-    build = {"YouTube DNN": lambda: YouTubeDNN(meta, d=cfg["d"], n_neg=n_neg),
-             "MIND": lambda: MIND(meta, d=cfg["d"], K=cfg["K"], n_neg=n_neg),
-             "ComiRec-DR": lambda: ComiRecDR(meta, d=cfg["d"], K=cfg["K"]),
-             "ComiRec-SA": lambda: ComiRecSA(meta, d=cfg["d"], K=cfg["K"])}[name]
+    key = {"YouTube DNN": "youtube_dnn", "MIND": "mind", "ComiRec-DR": "comirec_dr",
+           "ComiRec-SA": "comirec_sa"}[name]
+    # the official code's 10 × batch negatives: the ComiRecs take the ratio, MIND and YouTube
+    # DNN a count
+    n_neg = {"n_neg": cfg["neg_ratio"] * cfg["batch_size"]} if key in ("youtube_dnn",
+                                                                      "mind") else {}
     torch.manual_seed(seed)
-    model = build()
+    model = build(key, cfg, meta, **n_neg)
     lr = cfg["lr_dr"] if name == "ComiRec-DR" else cfg["lr"]
     start = time.perf_counter()
     valid = lambda m: evaluate_retrieval(m, data.valid, ks=KS, seed=seed)  # noqa: E731
