@@ -231,14 +231,13 @@ def contrast_rows(relevant, hist_len, n: int = 4, low: float = 0.2, high: float 
 @dataclass
 class Framework:
     """What the chapter's training runs need from one framework, so that one ``run`` serves
-    both: its ``fit``, ``predict`` and seeding function, its DIN and DIEN classes, and the
-    headline model with its history."""
+    both: its ``fit``, ``predict`` and seeding function, its ``build`` (``recbook.torch.build``
+    or ``recbook.tf.build``), and the headline model with its history."""
     name: str
     fit: Callable
     predict: Callable
     seed: Callable
-    DIN: type
-    DIEN: type
+    build: Callable
     model: object = None
     history: object = None
 
