@@ -79,6 +79,13 @@ def frameworks(args) -> list[str]:
     return _subset(args.frameworks, ("pytorch", "tensorflow"), "frameworks")
 
 
+def build(framework: str, name: str, P: dict, meta, **overrides):
+    """recbook.torch.build or recbook.tf.build: the model ``name`` from preset dict ``P``."""
+    import importlib
+    twin = importlib.import_module(f"recbook.{'torch' if framework == 'pytorch' else 'tf'}")
+    return twin.build(name, P, meta, **overrides)
+
+
 def module(framework: str, name: str):
     """recbook.torch.<name> or recbook.tf.<name>: the twins share class names and arguments."""
     import importlib

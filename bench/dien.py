@@ -29,7 +29,7 @@ def main():
             P["evolution"] = args.evolution
         data = load_ctr("synthetic", max_len=P["max_len"], seed=0, **common.data_kwargs(P, size))
         for fw in common.frameworks(args):
-            model = common.module(fw, "dien").DIEN.from_preset(data.meta, P)
+            model = common.build(fw, "dien", P, data.meta)
             results.append((f"DIEN ({P['evolution']})", fw, size, P["batch_size"],
                             common.bench_ctr(fw, model, data, P, steps)))
         settings.append(f"{size}: {P['evolution']}, alpha {P['alpha']}, item/category "

@@ -87,7 +87,7 @@ def build(name, fw, P, data):
         import din as bench_din
         return bench_din.build(module, data.meta, data.train, P, "prelu")
     if name == "dien":
-        return module.DIEN.from_preset(data.meta, P)
+        return common.build(fw, "dien", P, data.meta)
     if name == "bst":
         import bst as bench_bst
         return module.BST(data.meta, **{k: P[k] for k in bench_bst.MODEL_ARGS})
