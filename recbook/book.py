@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import html
 import inspect
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from recbook import frameworks
 from recbook.arrays import to_numpy  # noqa: F401  (the chapters' one way from a tensor to numpy)
@@ -153,6 +155,34 @@ def inference(model):
 
         return torch.no_grad()
     return contextlib.nullcontext()
+
+
+@dataclasses.dataclass
+class Framework:
+    """What a chapter's training runs need from one framework, so that one function serves
+    both twins (the chapters' ``PT`` and ``TF``; ``FW`` is the one a shared cell uses): its
+    ``build`` (``recbook.torch.build`` or ``recbook.tf.build``), ``fit``, ``predict`` and
+    seeding function, the optimiser a chapter passes to ``fit`` where it is not Adam
+    (GRU4Rec's ``adagrad_m``), and optionally a chapter's headline model and its history."""
+    name: str  # "PyTorch" or "TensorFlow"
+    build: Callable
+    fit: Callable
+    predict: Callable | None = None
+    seed: Callable | None = None
+    optimizer: Callable | None = None
+    model: object = None
+    history: object = None
+
+    def __post_init__(self):
+        if self.name not in ("PyTorch", "TensorFlow"):
+            raise ValueError(f"Framework name must be 'PyTorch' or 'TensorFlow', got "
+                             f"{self.name!r}")
+
+    @property
+    def workers(self) -> int | None:
+        """For ``recbook.parallel``: PyTorch's runs side by side on a multi-core CPU (None: the
+        default), TensorFlow's in turn (1: its runtime does not survive a fork)."""
+        return None if self.name == "PyTorch" else 1
 
 
 # ---------------------------------------------------------------------------------------- source

@@ -231,3 +231,16 @@ def test_inference_context_needs_no_torch_for_keras_models():
     with inference(torch.nn.Linear(2, 1)):
         assert not torch.is_grad_enabled()
     assert torch.is_grad_enabled()
+
+
+def test_framework_bundle_runs_pytorch_side_by_side_and_tensorflow_in_turn():
+    """recbook.book.Framework, the chapters' PT / TF bundles: TensorFlow's runs go in turn
+    (its runtime does not survive a fork), and a misspelt name is refused, not taken as
+    TensorFlow."""
+    from recbook.book import Framework
+
+    fit = build = lambda *a, **k: None  # noqa: E731
+    assert Framework("PyTorch", build, fit).workers is None
+    assert Framework("TensorFlow", build, fit).workers == 1
+    with pytest.raises(ValueError, match="'pytorch'"):
+        Framework("pytorch", build, fit)

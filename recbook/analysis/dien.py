@@ -7,9 +7,6 @@ tensors, so the chapter runs on a Colab GPU as it does on a CPU.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import pandas as pd
 
@@ -228,21 +225,3 @@ def contrast_rows(relevant, hist_len, n: int = 4, low: float = 0.2, high: float 
     return pool[example_rows(rel[pool], hist_len=L[pool], n=n, seed=seed)]
 
 
-@dataclass
-class Framework:
-    """What the chapter's training runs need from one framework, so that one ``run`` serves
-    both: its ``fit``, ``predict`` and seeding function, its ``build`` (``recbook.torch.build``
-    or ``recbook.tf.build``), and the headline model with its history."""
-    name: str
-    fit: Callable
-    predict: Callable
-    seed: Callable
-    build: Callable
-    model: object = None
-    history: object = None
-
-    @property
-    def workers(self) -> int | None:
-        """For ``recbook.parallel``: PyTorch's runs side by side on a multi-core CPU (None: the
-        default), TensorFlow's in turn (1: its runtime does not survive a fork)."""
-        return None if self.name == "PyTorch" else 1

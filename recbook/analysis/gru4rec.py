@@ -7,30 +7,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .. import measures, parallel
 from ..arrays import to_numpy
-
-@dataclass
-class Framework:
-    """What the chapter's GRU4Rec runs need from one framework, so that one function trains
-    either: its ``build`` (``recbook.torch.build`` or ``recbook.tf.build``), ``fit`` and the
-    official optimiser ``adagrad_m``."""
-    name: str  # "PyTorch" or "TensorFlow"
-    build: Callable
-    fit: Callable
-    adagrad_m: Callable
-
-    @property
-    def workers(self) -> int | None:
-        """For ``recbook.parallel``: PyTorch's runs side by side on a multi-core CPU (None: the
-        default), TensorFlow's in turn (1: its runtime does not survive a fork)."""
-        return None if self.name == "PyTorch" else 1
-
 
 def item_vectors(model) -> np.ndarray:
     """GRU4Rec's item table W_y as numpy [n_items + 1, d] (row 0: padding), in either

@@ -22,11 +22,6 @@ def test_item_vectors_are_the_item_table_in_either_framework(framework):
     np.testing.assert_array_equal(w, g.to_numpy(table))
 
 
-def test_framework_runs_pytorch_side_by_side_and_tensorflow_in_turn():
-    assert g.Framework("PyTorch", None, None, None).workers is None
-    assert g.Framework("TensorFlow", None, None, None).workers == 1
-
-
 def test_last_events_keeps_each_sessions_tail_in_order():
     df = pd.DataFrame({"session": [1, 1, 1, 2, 2, 3], "item": [1, 2, 3, 4, 5, 6]})
     out = g.last_events(df, 2)
