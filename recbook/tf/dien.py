@@ -16,8 +16,6 @@ from recbook.tf.layers import (Dice, Embedding, MLP, ActivationUnit, PReLU, mask
 from recbook.tf.layers import check_copy
 
 EVOLUTIONS = ("aigru", "agru", "augru")
-MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
-              "mlp", "activation", "aux", "aux_activation", "use_user")  # in a preset
 
 
 class GRUCell(keras.layers.Layer):
@@ -208,12 +206,6 @@ class DIEN(CTRModel):
         # call() never reaches the auxiliary net (only the loss does): build it now, so that its
         # weights exist before the first traced training step and before copy_from_torch.
         self.aux_net(tf.zeros([1, hidden + d]))
-
-    @classmethod
-    def from_preset(cls, meta, cfg: dict, **overrides):
-        """Build from a ``recbook.config.preset("dien", ...)`` dict (its data and training entries
-        are ignored); ``overrides`` replace single arguments, e.g. ``evolution="agru"``."""
-        return cls(meta, **{**{k: cfg[k] for k in MODEL_ARGS if k in cfg}, **overrides})
 
     def behaviours(self, items, cats):
         return tf.concat([self.item_emb(items), self.cat_emb(cats)], -1)

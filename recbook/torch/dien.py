@@ -23,8 +23,6 @@ from recbook.torch.layers import (Dice, Embedding, MLP, ActivationUnit, PReLU,
                                   full_precision, masked_softmax, sequence_mask)
 
 EVOLUTIONS = ("aigru", "agru", "augru")
-MODEL_ARGS = ("item_dim", "cat_dim", "profile_dim", "hidden", "evolution", "alpha", "att_hidden",
-              "mlp", "activation", "aux", "aux_activation", "use_user")  # in a preset
 
 
 class GRUCell(nn.Module):
@@ -344,12 +342,6 @@ class DIEN(CTRModel):
         # softmax with one degree of freedom less (its BN runs with training=False there: an
         # affine map that the first Linear absorbs, so we leave it out).
         self.aux_net = MLP(hidden + d, aux, aux_activation, out_dim=1)
-
-    @classmethod
-    def from_preset(cls, meta, cfg: dict, **overrides):
-        """Build from a ``recbook.config.preset("dien", ...)`` dict (its data and training entries
-        are ignored); ``overrides`` replace single arguments, e.g. ``evolution="agru"``."""
-        return cls(meta, **{**{k: cfg[k] for k in MODEL_ARGS if k in cfg}, **overrides})
 
     def behaviours(self, items, cats):
         """e_b: [item; category] embeddings, zero at padding."""
