@@ -138,9 +138,9 @@ class GatedRecurrence(torch.autograd.Function):
     The loops run kernels only: every per-step view is made once (``unbind``), z_t is kept
     from the forward pass, h̃_t − h_{t-1} and the attention's gradient are computed for all
     steps at once, and the gates' gradients are written in place (``out=``). Storage stays
-    time-major with batch-major views: a contiguous output would send ``nn.Linear`` on to its
-    fused-bias path and the bias gradients into another summation order (float-close results
-    instead of bit-identical ones).
+    time-major, handed out as batch-major views: a contiguous output would send the next
+    ``nn.Linear`` down its fused-bias path and sum the bias gradients in another order, which
+    changed the trained weights in their last bits (bench/RESULTS.md, issue 19).
     """
 
     @staticmethod
