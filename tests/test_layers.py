@@ -17,6 +17,21 @@ def test_embedding_padding_row_is_zero_and_gets_no_gradient():
     assert torch.equal(emb.table.weight.grad[0], torch.zeros(4))
 
 
+def test_embedding_gradient_is_bit_identical_to_torch_embedding_backward():
+    """The CPU fast path (index_add_) sums each row's gradients in the same order as aten's
+    dense embedding backward: the same bits, the padding row excluded, ids repeated and 2-D."""
+    torch.manual_seed(0)
+    emb = tl.Embedding(50, 8)
+    ids = torch.randint(0, 51, (64, 31))
+    ids[:, 20:] = 0  # padding
+    g = torch.randn(64, 31, 8)
+    emb(ids).backward(g)
+    want = torch.ops.aten.embedding_dense_backward(g, ids, 51, 0, False)
+    assert torch.equal(emb.table.weight.grad, want) and torch.equal(want[0], torch.zeros(8))
+    with torch.no_grad():  # no graph: the plain lookup, the same values
+        assert torch.equal(emb(ids), torch.nn.functional.embedding(ids, emb.table.weight))
+
+
 def test_masked_softmax_ignores_padding_and_is_finite_on_an_empty_row():
     scores = torch.tensor([[1.0, 2.0, 50.0], [3.0, 4.0, 5.0]])
     mask = torch.tensor([[True, True, False], [False, False, False]])

@@ -242,7 +242,7 @@ def main():
         print(f"- DIEN: {Pe['n_users']} users, history {Pe['max_len']}, dims {Pe['item_dim']}/{Pe['cat_dim']}/"
               f"{Pe['profile_dim']}, GRU {Pe['hidden']}, AUGRU, auxiliary loss α = {Pe['alpha']} "
               f"(sigmoid net {Pe['aux']}), attention MLP {Pe['att_hidden']}, MLP {Pe['mlp']} (PReLU), batch "
-              f"{Pe['batch_size']}, Adam {Pe['lr']} halved each epoch, {dien_cap} epochs.")
+              f"{Pe['batch_size']}, Adam {Pe['lr']} x {Pe['lr_decay']} per epoch, {dien_cap} epochs.")
     else:
         print("### DIN and DIEN vs DeepCTR-Torch on MovieLens-100K (test AUC / GAUC, training "
               "throughput)\n")

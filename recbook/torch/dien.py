@@ -132,13 +132,19 @@ class GatedRecurrence(torch.autograd.Function):
     [B, T, H]. A step is h_t = h + z (h̃ − h) with z = w u (GRU, AUGRU) or w (AGRU), where
     w = m (GRU) or a·m (AGRU, AUGRU) and m = 1 on a real step, 0 on a padded one: a padded
     step keeps the state without a separate select.
+
+    The loops run kernels only: every per-step view is made once (``unbind``), z_t is kept
+    from the forward pass, h̃_t − h_{t-1} and the attention's gradient are computed for all
+    steps at once, and the gates' gradients are written in place (``out=``). Storage stays
+    time-major, handed out as batch-major views: a contiguous output would send the next
+    ``nn.Linear`` down its fused-bias path and sum the bias gradients in another order, which
+    changed the trained weights in their last bits (bench/RESULTS.md, issue 19).
     """
 
     @staticmethod
     def forward(ctx, Wi, U_w, U_b, mask, att, h0, kind):
         B, T, H3 = Wi.shape
         H = H3 // 3
-        Wi_t = Wi.transpose(0, 1)  # [T, B, 3H], a view
         w = mask.transpose(0, 1)[..., None].to(Wi.dtype)  # [T, B, 1]
         if att is not None:
             w = w * att.transpose(0, 1)[..., None]
@@ -146,60 +152,64 @@ class GatedRecurrence(torch.autograd.Function):
         S[0] = h0
         G = Wi.new_empty(T, B, H3)  # U h_{t-1} + b_U
         ur, n = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H)  # u_t, r_t and h̃_t
+        Z = None if kind == "agru" else Wi.new_empty(T, B, H)  # z_t (AGRU: z_t = w_t)
+        x_ur, x_h = Wi[..., :2 * H].unbind(1), Wi[..., 2 * H:].unbind(1)
+        G_ur, G_h = G[..., :2 * H].unbind(0), G[..., 2 * H:].unbind(0)
+        u_, r_, ur_, n_, w_ = ur[..., :H].unbind(0), ur[..., H:].unbind(0), ur.unbind(0), \
+            n.unbind(0), w.unbind(0)
+        h_, G_, Z_ = S.unbind(0), G.unbind(0), (w_ if Z is None else Z.unbind(0))
         U_wT = U_w.t()
         for t in range(T):
-            h, x = S[t], Wi_t[t]
-            torch.addmm(U_b, h, U_wT, out=G[t])
-            torch.sigmoid(x[:, :2 * H] + G[t, :, :2 * H], out=ur[t])  # (2), (3)
-            torch.tanh(torch.addcmul(x[:, 2 * H:], ur[t, :, H:], G[t, :, 2 * H:]), out=n[t])  # (4)
-            torch.lerp(h, n[t], _update_weight(kind, ur[t, :, :H], w[t]), out=S[t + 1])  # (5), (10), (12)
+            torch.addmm(U_b, h_[t], U_wT, out=G_[t])
+            torch.sigmoid(x_ur[t] + G_ur[t], out=ur_[t])  # (2), (3)
+            torch.tanh(torch.addcmul(x_h[t], r_[t], G_h[t]), out=n_[t])  # (4)
+            if Z is not None:
+                torch.mul(w_[t], u_[t], out=Z_[t])  # z = w u, (5) and (11)
+            torch.lerp(h_[t], n_[t], Z_[t], out=h_[t + 1])  # (5), (10), (12)
         ctx.kind = kind
-        ctx.save_for_backward(U_w, w, mask, S, G, ur, n)
+        ctx.save_for_backward(U_w, w, mask, S, G, ur, n, Z)
         return S[1:].transpose(0, 1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_states):
-        U_w, w, mask, S, G, ur, n = ctx.saved_tensors
+        U_w, w, mask, S, G, ur, n, Z = ctx.saved_tensors
         kind = ctx.kind
         T, B, H = n.shape
-        g = g_states.transpose(0, 1)
-        dWi = g.new_empty(T, B, 3 * H)  # d loss / d (W i_t + b_W), the gates' pre-activations
-        dG = g.new_empty(T, B, 3 * H)  # d loss / d (U h_{t-1} + b_U)
-        da = None if kind == "gru" else g.new_empty(T, B)  # d loss / d (a·m)
+        dG = g_states.new_empty(T, B, 3 * H)  # d loss / d (U h_{t-1} + b_U) = d / d (W i + b_W)
+        dn_all = g_states.new_empty(T, B, H)  # for h̃: d / d (W^h i + r ∘ (U^h h + b))
         if kind == "agru":
-            dWi[..., :H] = 0  # u_t is unused
-        dh = g.new_zeros(B, H)
-        sigmoid_bw, tanh_bw = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward
+            dG[..., :H] = 0  # u_t is unused
+        diff = n - S[:-1]  # h̃_t − h_{t-1}, for every step at once
+        # d loss / d z_t, kept for the attention's gradient (AGRU, AUGRU)
+        dz_all = None if kind == "gru" else g_states.new_empty(T, B, H)
+        g_, w_, diff_ = g_states.unbind(1), w.unbind(0), diff.unbind(0)
+        u_, r_, n_ = ur[..., :H].unbind(0), ur[..., H:].unbind(0), n.unbind(0)
+        G_h, dG_, dn_ = G[..., 2 * H:].unbind(0), dG.unbind(0), dn_all.unbind(0)
+        dGu_, dGr_, dGh_ = (dG[..., i * H:(i + 1) * H].unbind(0) for i in range(3))
+        Z_ = w_ if Z is None else Z.unbind(0)
+        dz_ = [None] * T if dz_all is None else dz_all.unbind(0)
+        sigmoid_bw = torch.ops.aten.sigmoid_backward.grad_input
+        tanh_bw = torch.ops.aten.tanh_backward.grad_input
+        dh = g_states.new_zeros(B, H)
         for t in reversed(range(T)):
-            dh += g[t]
-            u, r, n_t = ur[t, :, :H], ur[t, :, H:], n[t]
-            z = _update_weight(kind, u, w[t])
-            dz = dh * (n_t - S[t])
-            if kind == "augru":
-                torch.sum(dz * u, 1, out=da[t])
-            elif kind == "agru":
-                torch.sum(dz, 1, out=da[t])
-            dzd = dh * z
-            dn = tanh_bw(dzd, n_t)  # d / d (W^h i + r ∘ (U^h h + b))
-            dWi[t, :, 2 * H:] = dn
+            dh += g_[t]
+            dz = dh * diff_[t] if dz_all is None else torch.mul(dh, diff_[t], out=dz_[t])
+            dzd = dh * Z_[t]
+            dn = tanh_bw(dzd, n_[t], grad_input=dn_[t])
             if kind != "agru":
-                dWi[t, :, :H] = sigmoid_bw(dz * w[t], u)
-            dWi[t, :, H:2 * H] = sigmoid_bw(dn * G[t, :, 2 * H:], r)
-            dG[t, :, :2 * H] = dWi[t, :, :2 * H]
-            torch.mul(dn, r, out=dG[t, :, 2 * H:])
-            dh = torch.addmm(dh - dzd, dG[t], U_w)  # (1 − z) dh + U^T dG
+                sigmoid_bw(dz * w_[t], u_[t], grad_input=dGu_[t])
+            sigmoid_bw(dn * G_h[t], r_[t], grad_input=dGr_[t])
+            torch.mul(dn, r_[t], out=dGh_[t])
+            dh = torch.addmm(dh - dzd, dG_[t], U_w)  # (1 − z) dh + U^T dG
         flat = dG.reshape(T * B, 3 * H)
         dU_w = flat.t() @ S[:-1].reshape(T * B, H)
-        if da is not None:  # through w = a·m
-            da = da.transpose(0, 1) * mask
-        return dWi.transpose(0, 1), dU_w, flat.sum(0), None, da, dh, None
-
-
-def _update_weight(kind, u, a):
-    """z of h_t = h + z (h̃ − h): u (GRU, eq. 5), a·u (AUGRU, eq. 12) or a (AGRU, eq. 10), each
-    times the step's mask, folded into ``a`` (for the GRU, a = m)."""
-    return a if kind == "agru" else a * u
+        dWi = torch.cat([dG[..., :2 * H], dn_all], dim=-1).transpose(0, 1)
+        da = None  # d loss / d a through w = a·m: z = w u (AUGRU), z = w (AGRU)
+        if dz_all is not None:
+            dz_w = dz_all * ur[..., :H] if kind == "augru" else dz_all
+            da = dz_w.sum(-1).transpose(0, 1) * mask
+        return dWi, dU_w, flat.sum(0), None, da, dh, None
 
 
 class InterestExtractor(nn.Module):

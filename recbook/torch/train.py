@@ -70,13 +70,15 @@ def make_optimizer(optimizer, params, lr: float, weight_decay: float = 0.0):
     if optimizer not in choices:
         raise ValueError(f"optimizer must be one of {sorted(choices)} or a callable "
                          f"params -> torch.optim.Optimizer, got {optimizer!r}")
+    # foreach: one kernel per update op for all the tensors (the default on a GPU; on a CPU
+    # torch loops tensor by tensor): the same bits, Adam's step 20 % faster on DIN's 20 tensors
     if optimizer == "adagrad":
         # Keras' Adagrad defaults (accumulator 0.1, eps 1e-7), so both frameworks take the same
         # steps. torch's own (accumulator 0) moves every weight by the full lr on its first step,
         # whatever the gradient: the BST "full" preset's MLP saturated on MovieLens-100K.
         return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay,
-                                   initial_accumulator_value=0.1, eps=1e-7)
-    return choices[optimizer](params, lr=lr, weight_decay=weight_decay)
+                                   initial_accumulator_value=0.1, eps=1e-7, foreach=True)
+    return choices[optimizer](params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
 def fit(model, train, evaluate=None, epochs: int = 5, batch_size: int = 256, optimizer=None,
