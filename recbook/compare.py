@@ -1,7 +1,8 @@
 """One model of a family, one budget, one seed: quality, training seconds, parameter count.
 
 The "Comparison" chapter (chapters/summary.md) puts every model of a family on ONE dataset and
-split with ONE training budget (``epochs``), in PyTorch:
+split with ONE training budget (``epochs``), in PyTorch (``framework="torch"``) or in its
+TensorFlow twin (``"tf"``; the default where the book runs TensorFlow only):
 
 * ranking (CTR): Base, DIN, DIEN, BST on ``load_ctr`` (leave-last-out by time); AUC and GAUC
   on the test impressions;
@@ -19,8 +20,10 @@ the faiss retrieval are the package's own; nothing here re-implements them.
 """
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -94,15 +97,45 @@ def _epochs(history) -> tuple[int, int]:
 
 
 def n_params(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
+    """Trained parameters of a PyTorch module or a Keras model."""
+    if hasattr(model, "parameters"):
+        return int(sum(p.numel() for p in model.parameters()))
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+FRAMEWORKS = ("torch", "tf")
+
+
+def default_framework() -> str:
+    """The framework a run uses: "torch", unless the book runs TensorFlow's cells only
+    (``recbook.book.use`` or ``RECBOOK_FRAMEWORKS``): then "tf", so that a TensorFlow reader
+    never imports torch."""
+    from recbook.book import enabled
+
+    return "torch" if "pytorch" in enabled() else "tf"
+
+
+def _twin(framework: str | None) -> SimpleNamespace:
+    """What a run needs from one framework (imported from that twin only): ``build``, ``fit``,
+    ``predict``, ``seed_everything``, ``evaluate_retrieval`` and GRU4Rec's ``adagrad_m``."""
+    framework = framework or default_framework()
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    twin = importlib.import_module(f"recbook.{framework}")
+    train = importlib.import_module(f"recbook.{framework}.train")
+    return SimpleNamespace(
+        name=framework, build=twin.build, fit=train.fit, predict=train.predict,
+        seed_everything=train.seed_everything,
+        evaluate_retrieval=importlib.import_module(
+            f"recbook.{framework}.youtube_dnn").evaluate_retrieval,
+        adagrad_m=importlib.import_module(f"recbook.{framework}.gru4rec").adagrad_m)
 
 
 # ------------------------------------------------------------------------------------ ranking
 
-def _ranking_model(name: str, meta):
-    """(model, training arguments) as the model's chapter builds and trains it (quick preset)."""
-    from recbook.torch import build
-
+def _ranking_model(name: str, meta, build):
+    """(model, training arguments) as the model's chapter builds and trains it (quick preset);
+    ``build``: recbook.torch.build or recbook.tf.build."""
     if name in ("Base", "DIN"):
         cfg = preset("din", "quick")
         # the DIN chapter's "DIN (PReLU)" and Base: no mini-batch aware regulariser (λ = 0)
@@ -115,9 +148,7 @@ def _ranking_model(name: str, meta):
     return build("bst", cfg, meta), {k: cfg[k] for k in ("batch_size", "optimizer", "lr")}
 
 
-def _ranking_quality(model, split) -> dict:
-    from recbook.torch.train import predict
-
+def _ranking_quality(model, split, predict) -> dict:
     s = predict(model, split)
     return {"auc": metrics.auc(split["label"], s),
             "gauc": metrics.gauc(split["user"], split["label"], s)}
@@ -130,20 +161,19 @@ def _stopping(patience, evaluate, family: str) -> dict:
     return {"evaluate": evaluate, "monitor": PRIMARY[family], "patience": patience}
 
 
-def _run_ranking(name: str, data, epochs: int, seed: int, patience=None) -> Run:
-    from recbook.torch.train import fit, seed_everything
-
-    seed_everything(seed)  # the initial weights depend on the seed, as the batch order does
-    model, train_args = _ranking_model(name, data.meta)
+def _run_ranking(name: str, data, epochs: int, seed: int, patience=None, tw=None) -> Run:
+    tw = tw or _twin(None)
+    tw.seed_everything(seed)  # the initial weights depend on the seed, as the batch order does
+    model, train_args = _ranking_model(name, data.meta, tw.build)
     if hasattr(model, "set_id_counts"):  # DIN/Base: n_j of the mini-batch aware regulariser
         model.set_id_counts(data.train)
     start = time.perf_counter()
-    history = fit(model, data.train, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
-                  **_stopping(patience, lambda m: _ranking_quality(m, data.valid), "ranking"),
-                  **train_args)
+    valid = lambda m: _ranking_quality(m, data.valid, tw.predict)  # noqa: E731
+    history = tw.fit(model, data.train, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
+                     **_stopping(patience, valid, "ranking"), **train_args)
     seconds = time.perf_counter() - start
-    return Run(name, seed, _ranking_quality(model, data.test), seconds, n_params(model),
-               *_epochs(history))
+    return Run(name, seed, _ranking_quality(model, data.test, tw.predict), seconds,
+               n_params(model), *_epochs(history))
 
 
 # ---------------------------------------------------------------------------------- retrieval
@@ -179,10 +209,10 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
     """[B, 1, d + 1]: the GRU4Rec state after each test user's last behaviour, fed step by step
     from a reset (positions past ``hist_len`` are padding; the state at the last real one is
     kept). ``model.user_interests`` advances the state one step, as in session serving."""
-    import torch
+    from recbook.book import inference  # torch.no_grad() for a PyTorch model
 
-    out = []
-    with torch.no_grad():
+    out, width = [], int(model.item_embeddings().shape[1])  # [h, 1]: d + 1
+    with inference(model):
         for i in range(0, len(test["hist_len"]), batch_size):
             items, L = test["hist_items"][i:i + batch_size], test["hist_len"][i:i + batch_size]
             # padded steps repeat the last real item (any valid id: their state is discarded);
@@ -191,7 +221,7 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
             steps = np.where(np.arange(items.shape[1]) < L[:, None], items,
                              np.maximum(items[np.arange(len(L)), last], 1)[:, None])
             model.reset_state()
-            V = np.zeros((len(L), 1, model.layers[-1] + 1), dtype=np.float32)
+            V = np.zeros((len(L), 1, width), dtype=np.float32)
             V[:, :, -1] = 1.0
             for t in range(int(L.max())):
                 v = to_numpy(model.user_interests({"input_item": steps[:, t],
@@ -202,20 +232,18 @@ def _gru4rec_interests(model, test, batch_size: int = 512) -> np.ndarray:
 
 
 def _gru4rec_quality(model, split, n: int) -> dict:
-    model.eval()
+    if hasattr(model, "eval"):  # a PyTorch module: inference mode
+        model.eval()
     index = retrieval.ItemIndex(to_numpy(model.item_embeddings()))
     ids = retrieval.topk_multi_interest(index, _gru4rec_interests(model, split), n)[1]
     return metrics.ranking_metrics(ids, split["truth_items"], KS)
 
 
-def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Run:
-    import torch
-    from recbook.torch.train import fit, seed_everything
-    from recbook.torch.youtube_dnn import evaluate_retrieval
-
+def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None, tw=None) -> Run:
+    tw = tw or _twin(None)
     test, meta, n = data.test, data.meta, max(KS)
     truth = test["truth_items"]
-    seed_everything(seed)
+    tw.seed_everything(seed)
     if name in COUNTED:
         start = time.perf_counter()
         seqs = _train_sequences(data)
@@ -227,24 +255,19 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Ru
         return Run(name, seed, metrics.ranking_metrics(ids, truth, KS), seconds, 0)
     if name == "GRU4Rec":
         from recbook.data.samples import SessionParallelBatches
-        from recbook.torch import build
-        from recbook.torch.gru4rec import adagrad_m
-
         P = preset("gru4rec", "quick")
         seqs = _train_sequences(data)
-        model = build("gru4rec", P, meta, item_support=item_support(seqs.item, meta.n_items),
-                      seed=seed)
+        model = tw.build("gru4rec", P, meta, seed=seed,
+                         item_support=item_support(seqs.item, meta.n_items))
         start = time.perf_counter()
-        history = fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
-                      epochs=epochs, optimizer=adagrad_m(P["lr"], P["momentum"]), seed=seed,
-                      desc=f"{name} seed {seed}",
-                      **_stopping(patience, lambda m: _gru4rec_quality(m, data.valid, n),
-                                  "retrieval"))
+        history = tw.fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
+                         epochs=epochs, optimizer=tw.adagrad_m(P["lr"], P["momentum"]),
+                         seed=seed, desc=f"{name} seed {seed}",
+                         **_stopping(patience, lambda m: _gru4rec_quality(m, data.valid, n),
+                                     "retrieval"))
         seconds = time.perf_counter() - start
         return Run(name, seed, _gru4rec_quality(model, test, n), seconds, n_params(model),
                    *_epochs(history))
-    from recbook.torch import build
-
     cfg = preset("comirec", "quick")  # the ComiRec chapter's shared settings for all four
     key = {"YouTube DNN": "youtube_dnn", "MIND": "mind", "ComiRec-DR": "comirec_dr",
            "ComiRec-SA": "comirec_sa"}[name]
@@ -252,24 +275,26 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None) -> Ru
     # DNN a count
     n_neg = {"n_neg": cfg["neg_ratio"] * cfg["batch_size"]} if key in ("youtube_dnn",
                                                                       "mind") else {}
-    torch.manual_seed(seed)
-    model = build(key, cfg, meta, **n_neg)
+    tw.seed_everything(seed)  # the initial weights (nothing drew from the seeded streams since)
+    model = tw.build(key, cfg, meta, **n_neg)
     lr = cfg["lr_dr"] if name == "ComiRec-DR" else cfg["lr"]
     start = time.perf_counter()
-    valid = lambda m: evaluate_retrieval(m, data.valid, ks=KS, seed=seed)  # noqa: E731
-    history = fit(model, data.train, epochs=epochs, batch_size=cfg["batch_size"], lr=lr,
-                  seed=seed, desc=f"{name} seed {seed}",
-                  **_stopping(patience, valid, "retrieval"))
+    valid = lambda m: tw.evaluate_retrieval(m, data.valid, ks=KS, seed=seed)  # noqa: E731
+    history = tw.fit(model, data.train, epochs=epochs, batch_size=cfg["batch_size"], lr=lr,
+                     seed=seed, desc=f"{name} seed {seed}",
+                     **_stopping(patience, valid, "retrieval"))
     seconds = time.perf_counter() - start
-    quality = evaluate_retrieval(model, test, ks=KS, seed=seed)
+    quality = tw.evaluate_retrieval(model, test, ks=KS, seed=seed)
     return Run(name, seed, quality, seconds, n_params(model), *_epochs(history))
 
 
 # ----------------------------------------------------------------------------------- runners
 
-def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None = None) -> Run:
+def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None = None,
+        framework: str | None = None) -> Run:
     """Train ``model`` (a name of RANKING or RETRIEVAL) on ``data`` (from ``load`` of its family)
     for ``epochs`` with ``seed``; return its test quality, training seconds and parameters.
+    ``framework``: "torch" or "tf" (None: ``default_framework()``).
 
     ``patience``: train to convergence instead of a fixed budget: after each epoch the family's
     primary metric (``PRIMARY``) is measured on ``data.valid``; training stops after
@@ -284,21 +309,28 @@ def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None =
     if wanted not in data.test:
         raise ValueError(f"{model} is a {family} model: its data needs test[{wanted!r}] "
                          f"(load it with recbook.compare.load({family!r}, ...))")
+    tw = _twin(framework)
     return (_run_ranking if family == "ranking" else _run_retrieval)(model, data, epochs, seed,
-                                                                      patience)
+                                                                      patience, tw)
 
 
 def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1,
-            patience: int | None = None, workers: int | None = None) -> pd.DataFrame:
+            patience: int | None = None, workers: int | None = None,
+            framework: str | None = None) -> pd.DataFrame:
     """One row per (model, seed): metrics, ``train s``, ``parameters``. The counted baselines
     are deterministic and run once (their row is repeated for every seed). Every run seeds
     itself, so ``recbook.parallel`` runs them side by side on a multi-core CPU (the same
-    numbers; ``workers=1``: in turn)."""
+    numbers; ``workers=1``: in turn, as TensorFlow's always go: its runtime does not survive a
+    fork). ``framework``: as in ``run``."""
     seeds = list(seeds)
+    framework = framework or default_framework()
+    if framework == "tf":
+        workers = 1
     jobs = [(model, seed) for model in models
             for seed in (seeds[:1] if model in COUNTED else seeds)]
-    done = parallel.run_each(lambda model, seed: run(model, data, epochs, seed, patience).row(),
-                             jobs, workers)
+    done = parallel.run_each(
+        lambda model, seed: run(model, data, epochs, seed, patience, framework).row(), jobs,
+        workers)
     return pd.DataFrame([{**done[model, seeds[0] if model in COUNTED else seed], "seed": seed}
                          for model in models for seed in seeds])
 

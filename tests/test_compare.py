@@ -108,3 +108,24 @@ def test_ranks_side_by_side():
     b = pd.DataFrame({"model": ["x", "y"], "auc": [0.8, 0.7]})
     r = compare.ranks({"built-in": a, "real": b}, "auc")
     assert r.loc["x"].tolist() == [2, 1] and r.loc["y"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("model", compare.RANKING + compare.RETRIEVAL)
+def test_every_model_runs_in_tensorflow_with_the_twins_parameter_count(model, ranking,
+                                                                        retrieval):
+    """framework="tf": the Comparison chapter for a TensorFlow-only reader. The same model
+    (the twins have the same parameters) trains and scores in TensorFlow."""
+    pytest.importorskip("tensorflow")
+    data = ranking if compare.family_of(model) == "ranking" else retrieval
+    tf_run = compare.run(model, data, epochs=1, seed=0, framework="tf")
+    _finite(tf_run)
+    assert tf_run.n_params == compare.run(model, data, epochs=1, seed=0).n_params
+
+
+def test_framework_is_checked_and_follows_the_books_switch(ranking, monkeypatch):
+    with pytest.raises(ValueError, match="framework must be one of"):
+        compare.run("DIN", ranking, framework="pytorch")
+    monkeypatch.setenv("RECBOOK_FRAMEWORKS", "tensorflow")
+    assert compare.default_framework() == "tf"
+    monkeypatch.setenv("RECBOOK_FRAMEWORKS", "pytorch,tensorflow")
+    assert compare.default_framework() == "torch"
