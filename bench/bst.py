@@ -14,10 +14,6 @@ import common
 
 from recbook.data import load_ctr
 
-MODEL_ARGS = ("item_dim", "cat_dim", "pos_dim", "profile_dim", "n_heads", "n_blocks", "ffn_dim",
-              "dropout", "mlp", "position", "n_buckets")
-
-
 def main():
     p = common.parser(__doc__, steps={"quick": 100, "full": 20})
     p.add_argument("--blocks", type=int, default=None, help="override n_blocks (b)")
@@ -30,7 +26,7 @@ def main():
             P["n_blocks"] = args.blocks
         data = load_ctr("synthetic", max_len=P["max_len"], seed=0, **common.data_kwargs(P, size))
         for fw in common.frameworks(args):
-            model = common.module(fw, "bst").BST(data.meta, **{k: P[k] for k in MODEL_ARGS})
+            model = common.build(fw, "bst", P, data.meta)  # the chapter's model
             results.append(("BST", fw, size, P["batch_size"],
                             common.bench_ctr(fw, model, data, P, steps)))
         settings.append(f"{size}: b = {P['n_blocks']} block(s), {P['n_heads']} heads, item/category/"

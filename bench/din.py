@@ -16,17 +16,17 @@ import common
 
 from recbook.data import load_ctr
 
-VARIANTS = {"base": ("BaseModel", {}), "prelu": ("DIN", {}), "dice": ("DIN", {"activation": "dice"}),
-            "mba": ("DIN", {"mba_lambda": 0.01})}
+# model and what each variant sets on top of the preset (the paper's DIN: unnormalised
+# attention, no regulariser; "mba" adds the mini-batch aware regulariser)
+PAPER = {"mba_lambda": 0.0, "attention": "none"}
+VARIANTS = {"base": ("base_model", {"mba_lambda": 0.0}), "prelu": ("din", PAPER),
+            "dice": ("din", {**PAPER, "activation": "dice"}),
+            "mba": ("din", {**PAPER, "mba_lambda": 0.01})}
 
 
-def build(module, meta, train, P, variant):
-    cls, kw = VARIANTS[variant]
-    extra = {"att_hidden": P["att_hidden"], "att_activation": P["att_activation"]} \
-        if cls == "DIN" else {}
-    return getattr(module, cls)(meta, item_dim=P["item_dim"], cat_dim=P["cat_dim"],
-                                profile_dim=P["profile_dim"], mlp=P["mlp"], **extra,
-                                **kw).set_id_counts(train)
+def build(fw, meta, train, P, variant):
+    name, change = VARIANTS[variant]
+    return common.build(fw, name, P, meta, **change).set_id_counts(train)
 
 
 def main():
@@ -39,14 +39,9 @@ def main():
         P, steps = common.preset("din", size), common.steps(args, size)
         data = load_ctr("synthetic", max_len=P["max_len"], seed=0, **common.data_kwargs(P, size))
         for fw in common.frameworks(args):
-            if fw == "pytorch":
-                from recbook.torch import din
-                model = build(din, data.meta, data.train, P, args.variant)
-                prepare = None
-            else:
-                from recbook.tf import din
-                model = build(din, data.meta, data.train, P, args.variant)
-                prepare = None  # common.tf_train_step prepares as fit does (the label too)
+            model = build(fw, data.meta, data.train, P, args.variant)
+            # prepare=None: common.tf_train_step prepares as fit does (the label too)
+            prepare = None
             results.append((f"DIN ({args.variant})", fw, size, P["batch_size"],
                             common.bench_ctr(fw, model, data, P, steps, prepare)))
         settings.append(f"{size}: item/category {P['item_dim']}/{P['cat_dim']}, MLP "

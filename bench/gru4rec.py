@@ -18,21 +18,16 @@ import numpy as np
 from recbook.baselines import eval_batches, evaluate_next_item, item_support
 from recbook.data import SessionParallelBatches, load_sessions
 
-MODEL_ARGS = ("layers", "loss", "constrained_embedding", "embedding", "dropout_p_embed",
-              "dropout_p_hidden", "n_sample", "sample_alpha", "logq", "bpreg", "elu_param",
-              "sample_store_size")
-
-
 def bench(fw, data, supp, P, steps):
     batches = iter(SessionParallelBatches(data.train, P["batch_size"]))
     if fw == "pytorch":
-        from recbook.torch.gru4rec import GRU4Rec, IndexedAdagradM
-        model = GRU4Rec(data.meta, **{k: P[k] for k in MODEL_ARGS}, item_support=supp)
+        from recbook.torch.gru4rec import IndexedAdagradM
+        model = common.build(fw, "gru4rec", P, data.meta, item_support=supp)
         step = common.torch_train_step(model, IndexedAdagradM(model.parameters(), lr=P["lr"]))
         infer = common.torch_infer(model)
     else:
-        from recbook.tf.gru4rec import GRU4Rec, adagrad_m
-        model = GRU4Rec(data.meta, **{k: P[k] for k in MODEL_ARGS}, item_support=supp)
+        from recbook.tf.gru4rec import adagrad_m
+        model = common.build(fw, "gru4rec", P, data.meta, item_support=supp)
         step = common.tf_train_step(model, adagrad_m(P["lr"]))
         # prepare sizes the hidden state eagerly before the traced forward
         infer = common.tf_infer(model, model.prepare)  # no loss keys: no negatives drawn

@@ -17,10 +17,6 @@ import common
 from recbook.data import load_next_item
 from recbook.retrieval import topk_multi_interest
 
-BASE_KEYS = ("d", "profile_dim", "hidden", "n_neg")
-MIND_KEYS = BASE_KEYS + ("K", "dynamic_k", "iterations", "p", "routing_sigma")
-
-
 def query(model, index, batch, to_numpy):
     return topk_multi_interest(index, to_numpy(model.user_interests(batch)), 50,
                                mask=to_numpy(model.interest_mask(batch)))
@@ -36,11 +32,8 @@ def main():
                               **common.data_kwargs(P, size))
         for name in ("YouTube DNN", "MIND"):
             for fw in common.frameworks(args):
-                if name == "MIND":
-                    model = common.module(fw, "mind").MIND(data.meta, **{k: P[k] for k in MIND_KEYS})
-                else:
-                    model = common.module(fw, "youtube_dnn").YouTubeDNN(
-                        data.meta, **{k: P[k] for k in BASE_KEYS})
+                key = "mind" if name == "MIND" else "youtube_dnn"
+                model = common.build(fw, key, P, data.meta)
                 results.append((name, fw, size, P["batch_size"],
                                 common.bench_retrieval(fw, model, data, P, steps, query)))
         settings.append(f"{size}: d = {P['d']}, hidden {P['hidden']}, K = {P['K']}, L = "

@@ -82,19 +82,10 @@ def load(name):
 
 
 def build(name, fw, P, data):
-    module = common.module(fw, name)
-    if name == "din":
+    if name == "din":  # bench/din.py's "prelu" DIN (the paper's, no regulariser)
         import din as bench_din
-        return bench_din.build(module, data.meta, data.train, P, "prelu")
-    if name == "dien":
-        return common.build(fw, "dien", P, data.meta)
-    if name == "bst":
-        import bst as bench_bst
-        return module.BST(data.meta, **{k: P[k] for k in bench_bst.MODEL_ARGS})
-    import mind as bench_mind
-    if name == "mind":
-        return module.MIND(data.meta, **{k: P[k] for k in bench_mind.MIND_KEYS})
-    return module.YouTubeDNN(data.meta, **{k: P[k] for k in bench_mind.BASE_KEYS})
+        return bench_din.build(fw, data.meta, data.train, P, "prelu")
+    return common.build(fw, name, P, data.meta)  # dien, bst, mind, youtube_dnn
 
 
 def scorer(name, fw, model, data):
