@@ -34,7 +34,8 @@ def main():
 
         for name in ("ComiRecDR", "ComiRecSA"):
             for fw in common.frameworks(args):
-                model = getattr(common.module(fw, "comirec"), name)(data.meta, d=P["d"], K=P["K"], neg_ratio=P["neg_ratio"])
+                key = {"ComiRecDR": "comirec_dr", "ComiRecSA": "comirec_sa"}[name]
+                model = common.build(fw, key, P, data.meta)
                 results.append((name, fw, size, P["batch_size"],
                                 common.bench_retrieval(fw, model, data, P, steps, query)))
         settings.append(f"{size}: d = {P['d']}, K = {P['K']}, L = {P['max_len']}, "

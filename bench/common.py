@@ -86,12 +86,6 @@ def build(framework: str, name: str, P: dict, meta, **overrides):
     return twin.build(name, P, meta, **overrides)
 
 
-def module(framework: str, name: str):
-    """recbook.torch.<name> or recbook.tf.<name>: the twins share class names and arguments."""
-    import importlib
-    return importlib.import_module(f"recbook.{'torch' if framework == 'pytorch' else 'tf'}.{name}")
-
-
 def sizes(args) -> list[str]:
     return _subset(args.sizes, SIZES, "sizes")
 
