@@ -294,3 +294,49 @@ def test_auxiliary_loss_of_an_mlp_equals_a_hand_computation_with_its_gradients(a
     params = [h] + list(aux_net.parameters())
     for p, q in zip(torch.autograd.grad(got, params), torch.autograd.grad(expected, params)):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_items, B, mapped", [(4, 12, True), (200, 3, False)])
+def test_extra_loss_from_the_ids_equals_eq_6_on_the_looked_up_embeddings(n_items, B, mapped,
+                                                                          monkeypatch):
+    """DIEN.extra_loss scores the first aux layer's item part from the ids: from the mapped
+    tables when they have fewer rows than there are ids (first case), else from lookups. Both
+    give auxiliary_loss on the looked-up e_b, ê_b: the same value and the same gradients, in
+    float64, and padding's row gets none."""
+    from recbook.torch.layers import Embedding
+    projected = []
+    project = Embedding.project
+    monkeypatch.setattr(Embedding, "project",
+                        lambda self, W: projected.append(1) or project(self, W))
+    meta = make_meta(n_items=n_items, n_cats=3)
+    model = small_dien(meta).double().train()
+    b = as_tensors(make_ctr_batch(meta, B=B, seed=6, lengths=None))
+    h = torch.randn(B, meta.max_len, SMALL["hidden"], dtype=torch.float64, requires_grad=True)
+    mask = sequence_mask(b["hist_len"], meta.max_len)
+    params = [h] + [p for p in model.parameters()]
+    got = model.extra_loss(b, {"interests": h})
+    assert bool(projected) == mapped
+    e_b = model.behaviours(b["hist_items"], b["hist_cats"])
+    e_neg = model.behaviours(b["neg_hist_items"], b["neg_hist_cats"])
+    expected = model.alpha * auxiliary_loss(model.aux_net, h, e_b, e_neg, mask)
+    torch.testing.assert_close(got, expected)
+    g1 = torch.autograd.grad(got, params, allow_unused=True)
+    g2 = torch.autograd.grad(expected, params, allow_unused=True)
+    for p, q in zip(g1, g2):
+        assert (p is None) == (q is None)
+        if p is not None:
+            torch.testing.assert_close(p, q)
+    item_grad = g1[[p is model.item_emb.table.weight for p in params].index(True)]
+    assert torch.all(item_grad[0] == 0) and item_grad.abs().sum() > 0
+
+
+def test_a_mapped_table_is_the_map_of_every_lookup_and_keeps_padding_zero():
+    from recbook.torch.layers import Embedding
+    torch.manual_seed(0)
+    emb, W = Embedding(5, 3), torch.randn(4, 3, requires_grad=True)
+    ids = torch.tensor([0, 2, 5, 2, 0])
+    mapped = emb.project(W)
+    assert mapped.shape == (6, 4) and torch.all(mapped[0] == 0)
+    torch.testing.assert_close(mapped[ids], emb(ids) @ W.T)
+    mapped[ids].sum().backward()
+    assert torch.all(emb.table.weight.grad[0] == 0)

@@ -122,3 +122,36 @@ def test_every_dense_layer_starts_from_glorot_in_both_frameworks():
             limit = np.sqrt(6 / (fan_in + fan_out))
             assert p.abs().max() <= limit + 1e-6, name
             assert p.abs().max() > 0.5 * limit, name
+
+
+@pytest.mark.parametrize("n_items, B, mapped", [(4, 12, True), (200, 3, False)])
+def test_tf_extra_loss_from_the_ids_equals_eq_6_on_the_looked_up_embeddings(n_items, B, mapped,
+                                                                             monkeypatch):
+    """The TensorFlow twin of the torch test: mapped tables (first case) or lookups give
+    auxiliary_loss on the looked-up e_b, ê_b, value and gradients."""
+    from recbook.tf.layers import Embedding
+    projected = []
+    project = Embedding.project
+    monkeypatch.setattr(Embedding, "project",
+                        lambda self, W: projected.append(1) or project(self, W))
+    meta = make_meta(n_items=n_items, n_cats=3)
+    batch = make_ctr_batch(meta, B=B, seed=6)
+    model = tfd.DIEN(meta, **SMALL)
+    model(batch)  # build
+    b = as_tensors(batch)
+    h = tf.Variable(np.random.default_rng(0).normal(size=(B, meta.max_len, SMALL["hidden"]))
+                    .astype(np.float32))
+    mask = sequence_mask(b["hist_len"], meta.max_len)
+    variables = [h] + model.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        got = model.extra_loss(b, {"interests": h}, training=True)
+        e_b = model.behaviours(b["hist_items"], b["hist_cats"])
+        e_neg = model.behaviours(b["neg_hist_items"], b["neg_hist_cats"])
+        expected = model.alpha * tfd.auxiliary_loss(model.aux_net, h, e_b, e_neg, mask, True)
+    assert bool(projected) == mapped
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+    for v, p, q in zip(variables, tape.gradient(got, variables), tape.gradient(expected, variables)):
+        assert (p is None) == (q is None), v.name
+        if p is not None:
+            np.testing.assert_allclose(tf.convert_to_tensor(p).numpy(),
+                                       tf.convert_to_tensor(q).numpy(), atol=1e-6, err_msg=v.name)

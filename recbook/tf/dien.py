@@ -139,8 +139,15 @@ def auxiliary_loss(aux_net, h, e_b, e_neg, mask, training=False):
     """Eq. (6), averaged over real pairs (t, t+1); 0 when the batch has none (see torch file)."""
     pair = mask[:, 1:]
     h_t = h[:, :-1]
-    if isinstance(aux_net, MLP) and not any(isinstance(s, Dice) for s in aux_net.steps):
-        return _auxiliary_loss_real_pairs(aux_net, h_t, e_b[:, 1:], e_neg[:, 1:], pair, training)
+    if position_wise(aux_net):
+        if not aux_net.built:  # _auxiliary_loss_real_pairs reads its weights directly
+            aux_net(tf.zeros([1, h.shape[-1] + e_b.shape[-1]]))
+
+        def item_part(W_e, real):  # W_e e for the clicked, then the not-clicked items
+            e = [tf.gather_nd(tf.reshape(x, [-1, x.shape[-1]]), real)
+                 for x in (e_b[:, 1:], e_neg[:, 1:])]
+            return tf.matmul(tf.cast(tf.concat(e, 0), W_e.dtype), W_e)
+        return _auxiliary_loss_real_pairs(aux_net, h_t, pair, item_part, training)
     # Dice's batch statistics span every position (padding included) of each call: kept as is
     z_pos = tf.squeeze(aux_net(tf.concat([h_t, e_b[:, 1:]], -1), training=training), -1)
     z_neg = tf.squeeze(aux_net(tf.concat([h_t, e_neg[:, 1:]], -1), training=training), -1)
@@ -151,21 +158,23 @@ def auxiliary_loss(aux_net, h, e_b, e_neg, mask, training=False):
     return tf.reduce_sum(per_pair) / n
 
 
-def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair, training):
+def position_wise(aux_net) -> bool:
+    """An MLP that scores each position on its own (no Dice: its batch statistics span all)."""
+    return isinstance(aux_net, MLP) and not any(isinstance(s, Dice) for s in aux_net.steps)
+
+
+def _auxiliary_loss_real_pairs(aux_net, h_t, pair, item_part, training):
     """The same value for a position-wise aux_net: real pairs only, W_h h_t + b once for both
-    items (see the torch file)."""
+    items; ``item_part(W_e, real)`` gives W_e e for the clicked, then the not-clicked items of
+    the real pairs ``real`` [n, 1] (see the torch file)."""
     H = h_t.shape[-1]
-    if not aux_net.built:  # its weights are read directly below
-        aux_net(tf.zeros([1, H + e_pos.shape[-1]]))
-    real = tf.where(tf.reshape(pair, [-1]))  # [n, 1]
-    h_t, e_pos, e_neg = (tf.gather_nd(tf.reshape(x, [-1, x.shape[-1]]), real)
-                         for x in (h_t, e_pos, e_neg))
     first, rest = aux_net.steps[0], aux_net.steps[1:]
+    real = tf.where(tf.reshape(pair, [-1]))  # [n, 1]
+    h_t = tf.gather_nd(tf.reshape(h_t, [-1, H]), real)
     dtype = aux_net.compute_dtype
     kernel = tf.cast(first.kernel, dtype)
     per_h = tf.matmul(tf.cast(h_t, dtype), kernel[:H]) + tf.cast(first.bias, dtype)  # [n, hidden]
-    e = tf.cast(tf.concat([e_pos, e_neg], 0), dtype)
-    s = tf.concat([per_h, per_h], 0) + tf.matmul(e, kernel[H:])  # [2n, hidden]
+    s = tf.concat([per_h, per_h], 0) + tf.cast(item_part(kernel[H:], real), dtype)  # [2n, hidden]
     z = full_precision(tf.squeeze(MLP.run(rest, s, training), -1))  # clicked, then not clicked
     n = tf.shape(real)[0]
     per_pair = tf.nn.softplus(-z[:n]) + tf.nn.softplus(z[n:])
@@ -231,10 +240,37 @@ class DIEN(CTRModel):
         if self.alpha == 0:
             return None
         mask = sequence_mask(batch["hist_len"], batch["hist_items"].shape[1])
-        e_b = self.behaviours(batch["hist_items"], batch["hist_cats"])
-        e_neg = self.behaviours(batch["neg_hist_items"], batch["neg_hist_cats"])
-        return self.alpha * auxiliary_loss(self.aux_net, outputs["interests"], e_b, e_neg, mask,
-                                           training=training)
+        h = outputs["interests"]
+        if not position_wise(self.aux_net):
+            e_b = self.behaviours(batch["hist_items"], batch["hist_cats"])
+            e_neg = self.behaviours(batch["neg_hist_items"], batch["neg_hist_cats"])
+            return self.alpha * auxiliary_loss(self.aux_net, h, e_b, e_neg, mask,
+                                               training=training)
+        # the same loss, the items' part of the first layer from the ids (see mapped_behaviours)
+        ids = {k: tf.reshape(batch[k][:, 1:], [-1])
+               for k in ("hist_items", "neg_hist_items", "hist_cats", "neg_hist_cats")}
+
+        def item_part(W_e, real):
+            items = tf.concat([tf.gather_nd(ids["hist_items"], real),
+                               tf.gather_nd(ids["neg_hist_items"], real)], 0)
+            cats = tf.concat([tf.gather_nd(ids["hist_cats"], real),
+                              tf.gather_nd(ids["neg_hist_cats"], real)], 0)
+            return self.mapped_behaviours(W_e, items, cats)
+        return self.alpha * _auxiliary_loss_real_pairs(self.aux_net, h[:, :-1], mask[:, 1:],
+                                                       item_part, training)
+
+    def mapped_behaviours(self, W, items, cats):
+        """e W for e = [item; category] of ids items, cats [m]: [m, h] for a kernel W [d, h],
+        from the mapped tables when they have fewer rows than there are ids (torch file)."""
+        def lookup():
+            return tf.matmul(tf.cast(self.behaviours(items, cats), W.dtype), W)
+
+        def tables():
+            W_item, W_cat = W[:self.item_emb.d], W[self.item_emb.d:]
+            return (tf.gather(self.item_emb.project(W_item), items)
+                    + tf.gather(self.cat_emb.project(W_cat), cats))
+        rows = self.item_emb.n + self.cat_emb.n + 2
+        return tf.cond(rows >= tf.shape(items)[0], lookup, tables)
 
 
 def copy_cell(tf_cell: GRUCell, torch_cell):

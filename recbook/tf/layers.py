@@ -54,6 +54,13 @@ class Embedding(keras.layers.Layer):
         e = tf.cast(tf.gather(self.table.embeddings.value, ids), self.compute_dtype)
         return e * tf.cast(ids != 0, self.compute_dtype)[..., None]
 
+    def project(self, W):
+        """The table mapped by a Dense kernel W [d, h]: row i is e_i W, [n + 1, h]; row 0
+        (padding) an exact zero that no gradient reaches (see the torch file)."""
+        table = tf.cast(self.table.embeddings.value[1:], W.dtype)
+        mapped = tf.matmul(table, W)
+        return tf.concat([tf.zeros_like(mapped[:1]), mapped], 0)
+
 
 class EmbeddingPooling(keras.layers.Layer):
     """MIND's embedding & pooling layer: e_i = mean(item id vector, category vector)."""

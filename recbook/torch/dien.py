@@ -153,7 +153,9 @@ class GatedRecurrence(torch.autograd.Function):
         G = Wi.new_empty(T, B, H3)  # U h_{t-1} + b_U
         ur, n = Wi.new_empty(T, B, 2 * H), Wi.new_empty(T, B, H)  # u_t, r_t and h̃_t
         Z = None if kind == "agru" else Wi.new_empty(T, B, H)  # z_t (AGRU: z_t = w_t)
-        x_ur, x_h = Wi[..., :2 * H].unbind(1), Wi[..., 2 * H:].unbind(1)
+        # h̃_t = tanh(a) as 2σ(2a) − 1, a = W^h i_t + r_t ∘ (U^h h_{t-1} + b): the same function
+        # in four cheap kernels, where a CPU's tanh takes 7x a sigmoid ([256, 32]: 17.7 µs)
+        x_ur, x2_h = Wi[..., :2 * H].unbind(1), (2 * Wi[..., 2 * H:]).unbind(1)
         G_ur, G_h = G[..., :2 * H].unbind(0), G[..., 2 * H:].unbind(0)
         u_, r_, ur_, n_, w_ = ur[..., :H].unbind(0), ur[..., H:].unbind(0), ur.unbind(0), \
             n.unbind(0), w.unbind(0)
@@ -162,7 +164,8 @@ class GatedRecurrence(torch.autograd.Function):
         for t in range(T):
             torch.addmm(U_b, h_[t], U_wT, out=G_[t])
             torch.sigmoid(x_ur[t] + G_ur[t], out=ur_[t])  # (2), (3)
-            torch.tanh(torch.addcmul(x_h[t], r_[t], G_h[t]), out=n_[t])  # (4)
+            # (4), tanh(x) = 2σ(2x) − 1 (see x2_h)
+            torch.addcmul(x2_h[t], r_[t], G_h[t], value=2, out=n_[t]).sigmoid_().mul_(2).sub_(1)
             if Z is not None:
                 torch.mul(w_[t], u_[t], out=Z_[t])  # z = w u, (5) and (11)
             torch.lerp(h_[t], n_[t], Z_[t], out=h_[t + 1])  # (5), (10), (12)
@@ -280,8 +283,12 @@ def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
     """
     pair = mask[:, 1:]  # a pair exists where step t + 1 is real (then step t is real too)
     h_t = h[:, :-1]
-    if isinstance(aux_net, MLP) and not any(isinstance(m, Dice) for m in aux_net.modules()):
-        return _auxiliary_loss_real_pairs(aux_net, h_t, e_b[:, 1:], e_neg[:, 1:], pair)
+    if position_wise(aux_net):
+        def item_part(W_e, real):  # W_e e for the clicked, then the not-clicked items
+            e = [x.reshape(-1, x.shape[-1]).index_select(0, real)
+                 for x in (e_b[:, 1:], e_neg[:, 1:])]
+            return F.linear(torch.cat(e), W_e)
+        return _auxiliary_loss_real_pairs(aux_net, h_t, pair, item_part)
     # Dice's batch statistics span every position (padding included) of each call: kept as is
     z_pos = aux_net(torch.cat([h_t, e_b[:, 1:]], dim=-1)).squeeze(-1)
     z_neg = aux_net(torch.cat([h_t, e_neg[:, 1:]], dim=-1)).squeeze(-1)
@@ -291,18 +298,24 @@ def auxiliary_loss(aux_net: nn.Module, h, e_b, e_neg, mask):
     return per_pair.sum() / pair.sum().clamp(min=1)
 
 
-def _auxiliary_loss_real_pairs(aux_net, h_t, e_pos, e_neg, pair):
+def position_wise(aux_net: nn.Module) -> bool:
+    """An MLP that scores each position on its own (no Dice: its batch statistics span all)."""
+    return isinstance(aux_net, MLP) and not any(isinstance(m, Dice) for m in aux_net.modules())
+
+
+def _auxiliary_loss_real_pairs(aux_net, h_t, pair, item_part):
     """``auxiliary_loss`` for a position-wise aux_net, the same value with less work: only the
     real pairs are scored, and the first layer's h_t part, W_h h_t + b, is computed once for
-    the clicked and the not-clicked item (W [h_t, e] = W_h h_t + W_e e, W = [W_h W_e])."""
+    the clicked and the not-clicked item (W [h_t, e] = W_h h_t + W_e e, W = [W_h W_e]).
+    ``item_part(W_e, real)`` gives W_e e for the clicked, then the not-clicked item of the real
+    pairs ``real`` (flat indices b·(T − 1) + t) [2n, hidden]."""
     real = pair.reshape(-1).nonzero().squeeze(1)
     H = h_t.shape[-1]
-    h_t, e_pos, e_neg = (x.reshape(-1, x.shape[-1]).index_select(0, real)
-                         for x in (h_t, e_pos, e_neg))
+    h_t = h_t.reshape(-1, H).index_select(0, real)
     first, rest = aux_net.net[0], aux_net.net[1:]
     W_h, W_e = first.weight.split([H, first.weight.shape[1] - H], dim=1)
     per_h = F.linear(h_t, W_h, first.bias)  # [n, hidden], shared by both items
-    s = per_h.repeat(2, 1) + F.linear(torch.cat([e_pos, e_neg]), W_e)  # [2n, hidden]
+    s = per_h.repeat(2, 1) + item_part(W_e, real)  # [2n, hidden]
     z = full_precision(rest(s).squeeze(-1))  # [2n]: clicked then not clicked
     n = len(real)
     per_pair = F.softplus(-z[:n]) + F.softplus(z[n:])  # −log σ(z⁺) − log(1 − σ(z⁻)) stably
@@ -387,6 +400,29 @@ class DIEN(CTRModel):
         if self.alpha == 0:
             return None
         mask = sequence_mask(batch["hist_len"], batch["hist_items"].shape[1])
-        e_b, e_neg = self.behaviours_of(batch, ("hist_items", "hist_cats"),
-                                        ("neg_hist_items", "neg_hist_cats"))
-        return self.alpha * auxiliary_loss(self.aux_net, outputs["interests"], e_b, e_neg, mask)
+        h = outputs["interests"]
+        if not position_wise(self.aux_net):
+            e_b, e_neg = self.behaviours_of(batch, ("hist_items", "hist_cats"),
+                                            ("neg_hist_items", "neg_hist_cats"))
+            return self.alpha * auxiliary_loss(self.aux_net, h, e_b, e_neg, mask)
+        # the same loss, the items' part of the first layer from the ids (see mapped_behaviours)
+        ids = {k: batch[k][:, 1:].reshape(-1)
+               for k in ("hist_items", "neg_hist_items", "hist_cats", "neg_hist_cats")}
+
+        def item_part(W_e, real):
+            items = torch.cat([ids["hist_items"][real], ids["neg_hist_items"][real]])
+            cats = torch.cat([ids["hist_cats"][real], ids["neg_hist_cats"][real]])
+            return self.mapped_behaviours(W_e, items, cats)
+        return self.alpha * _auxiliary_loss_real_pairs(self.aux_net, h[:, :-1], mask[:, 1:],
+                                                       item_part)
+
+    def mapped_behaviours(self, W, items, cats):
+        """W e for e = [item; category] of ids items, cats [m]: [m, h] for W [h, d].
+
+        W e = W_item e_item + W_cat e_cat, a lookup in each mapped table (``Embedding.project``)
+        when the tables have fewer rows than there are ids, else a lookup then the map."""
+        if self.item_emb.n + self.cat_emb.n + 2 >= len(items):
+            return F.linear(self.behaviours(items, cats), W)
+        W_item, W_cat = W.split([self.item_emb.d, self.cat_emb.d], dim=1)
+        return (self.item_emb.project(W_item).index_select(0, items)
+                + self.cat_emb.project(W_cat).index_select(0, cats))

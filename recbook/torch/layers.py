@@ -53,6 +53,16 @@ class Embedding(nn.Module):
             return t(ids)
         return _Lookup.apply(t.weight, ids, t.padding_idx)
 
+    def project(self, W: torch.Tensor) -> torch.Tensor:
+        """The table mapped by a linear layer's weight W [h, d]: row i is W e_i, [n + 1, h].
+
+        A linear map of a lookup is a lookup in the mapped table, W e_i = (E W^T)[i], so when a
+        batch looks up more ids than the table has rows, mapping the table once costs fewer
+        flops than mapping every looked-up vector. Row 0 (padding) stays an exact zero that no
+        gradient reaches, as in a lookup."""
+        mapped = F.linear(self.table.weight[1:], W)
+        return torch.cat([mapped.new_zeros(1, mapped.shape[1]), mapped])
+
 
 class _Lookup(torch.autograd.Function):
     """``F.embedding`` with the same gradient computed faster on a CPU: aten's dense embedding
