@@ -150,7 +150,8 @@ def test_tf_extra_loss_from_the_ids_equals_eq_6_on_the_looked_up_embeddings(n_it
         expected = model.alpha * tfd.auxiliary_loss(model.aux_net, h, e_b, e_neg, mask, True)
     assert bool(projected) == mapped
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
-    for v, p, q in zip(variables, tape.gradient(got, variables), tape.gradient(expected, variables)):
+    grads = zip(tape.gradient(got, variables), tape.gradient(expected, variables))
+    for v, (p, q) in zip(variables, grads):
         assert (p is None) == (q is None), v.name
         if p is not None:
             np.testing.assert_allclose(tf.convert_to_tensor(p).numpy(),
