@@ -19,6 +19,7 @@ import ast
 import contextlib
 import dataclasses
 import html
+import importlib
 import inspect
 import os
 import sys
@@ -157,6 +158,9 @@ def inference(model):
     return contextlib.nullcontext()
 
 
+TWINS = {"PyTorch": "torch", "TensorFlow": "tf"}  # a Framework's name -> its package
+
+
 @dataclasses.dataclass
 class Framework:
     """What a chapter's training runs need from one framework, so that one function serves
@@ -174,9 +178,26 @@ class Framework:
     history: object = None
 
     def __post_init__(self):
-        if self.name not in ("PyTorch", "TensorFlow"):
+        if self.name not in TWINS:
             raise ValueError(f"Framework name must be 'PyTorch' or 'TensorFlow', got "
                              f"{self.name!r}")
+
+    @classmethod
+    def of(cls, twin: str) -> "Framework":
+        """The Framework of a twin named as its package, "torch" or "tf", imported from that
+        twin only: its build, fit, predict and seed_everything, and GRU4Rec's ``adagrad_m``
+        as the optimiser (what ``recbook.compare`` runs every model with)."""
+        if twin not in TWINS.values():
+            raise ValueError(f"framework must be one of {tuple(TWINS.values())}, got {twin!r}")
+        name = next(k for k, v in TWINS.items() if v == twin)
+        train = importlib.import_module(f"recbook.{twin}.train")
+        return cls(name, importlib.import_module(f"recbook.{twin}").build, train.fit,
+                   train.predict, train.seed_everything,
+                   optimizer=importlib.import_module(f"recbook.{twin}.gru4rec").adagrad_m)
+
+    def module(self, name: str):
+        """This twin's module ``recbook.<torch|tf>.<name>``, e.g. ``module("youtube_dnn")``."""
+        return importlib.import_module(f"recbook.{TWINS[self.name]}.{name}")
 
     @property
     def workers(self) -> int | None:

@@ -20,10 +20,8 @@ the faiss retrieval are the package's own; nothing here re-implements them.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +29,7 @@ import pandas as pd
 from recbook import metrics, parallel, retrieval
 from recbook.arrays import to_numpy
 from recbook.baselines import ItemKNN, MostPopular, item_support
+from recbook.book import Framework
 from recbook.config import preset
 
 RANKING = ("Base", "DIN", "DIEN", "BST")
@@ -103,9 +102,6 @@ def n_params(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
-FRAMEWORKS = ("torch", "tf")
-
-
 def default_framework() -> str:
     """The framework a run uses: "torch", unless the book runs TensorFlow's cells only
     (``recbook.book.use`` or ``RECBOOK_FRAMEWORKS``): then "tf", so that a TensorFlow reader
@@ -115,20 +111,10 @@ def default_framework() -> str:
     return "torch" if "pytorch" in enabled() else "tf"
 
 
-def _twin(framework: str | None) -> SimpleNamespace:
-    """What a run needs from one framework (imported from that twin only): ``build``, ``fit``,
-    ``predict``, ``seed_everything``, ``evaluate_retrieval`` and GRU4Rec's ``adagrad_m``."""
-    framework = framework or default_framework()
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
-    twin = importlib.import_module(f"recbook.{framework}")
-    train = importlib.import_module(f"recbook.{framework}.train")
-    return SimpleNamespace(
-        name=framework, build=twin.build, fit=train.fit, predict=train.predict,
-        seed_everything=train.seed_everything,
-        evaluate_retrieval=importlib.import_module(
-            f"recbook.{framework}.youtube_dnn").evaluate_retrieval,
-        adagrad_m=importlib.import_module(f"recbook.{framework}.gru4rec").adagrad_m)
+def _framework(framework: str | None) -> Framework:
+    """The twin a run uses ("torch" or "tf"; None: ``default_framework()``), imported from that
+    twin only: ``recbook.book.Framework.of``."""
+    return Framework.of(framework or default_framework())
 
 
 # ------------------------------------------------------------------------------------ ranking
@@ -161,18 +147,18 @@ def _stopping(patience, evaluate, family: str) -> dict:
     return {"evaluate": evaluate, "monitor": PRIMARY[family], "patience": patience}
 
 
-def _run_ranking(name: str, data, epochs: int, seed: int, patience=None, tw=None) -> Run:
-    tw = tw or _twin(None)
-    tw.seed_everything(seed)  # the initial weights depend on the seed, as the batch order does
-    model, train_args = _ranking_model(name, data.meta, tw.build)
+def _run_ranking(name: str, data, epochs: int, seed: int, patience=None, fw=None) -> Run:
+    fw = fw or _framework(None)
+    fw.seed(seed)  # the initial weights depend on the seed, as the batch order does
+    model, train_args = _ranking_model(name, data.meta, fw.build)
     if hasattr(model, "set_id_counts"):  # DIN/Base: n_j of the mini-batch aware regulariser
         model.set_id_counts(data.train)
     start = time.perf_counter()
-    valid = lambda m: _ranking_quality(m, data.valid, tw.predict)  # noqa: E731
-    history = tw.fit(model, data.train, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
+    valid = lambda m: _ranking_quality(m, data.valid, fw.predict)  # noqa: E731
+    history = fw.fit(model, data.train, epochs=epochs, seed=seed, desc=f"{name} seed {seed}",
                      **_stopping(patience, valid, "ranking"), **train_args)
     seconds = time.perf_counter() - start
-    return Run(name, seed, _ranking_quality(model, data.test, tw.predict), seconds,
+    return Run(name, seed, _ranking_quality(model, data.test, fw.predict), seconds,
                n_params(model), *_epochs(history))
 
 
@@ -239,11 +225,11 @@ def _gru4rec_quality(model, split, n: int) -> dict:
     return metrics.ranking_metrics(ids, split["truth_items"], KS)
 
 
-def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None, tw=None) -> Run:
-    tw = tw or _twin(None)
+def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None, fw=None) -> Run:
+    fw = fw or _framework(None)
     test, meta, n = data.test, data.meta, max(KS)
     truth = test["truth_items"]
-    tw.seed_everything(seed)
+    fw.seed(seed)
     if name in COUNTED:
         start = time.perf_counter()
         seqs = _train_sequences(data)
@@ -257,11 +243,11 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None, tw=No
         from recbook.data.samples import SessionParallelBatches
         P = preset("gru4rec", "quick")
         seqs = _train_sequences(data)
-        model = tw.build("gru4rec", P, meta, seed=seed,
+        model = fw.build("gru4rec", P, meta, seed=seed,
                          item_support=item_support(seqs.item, meta.n_items))
         start = time.perf_counter()
-        history = tw.fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
-                         epochs=epochs, optimizer=tw.adagrad_m(P["lr"], P["momentum"]),
+        history = fw.fit(model, lambda epoch: SessionParallelBatches(seqs, P["batch_size"]),
+                         epochs=epochs, optimizer=fw.optimizer(P["lr"], P["momentum"]),
                          seed=seed, desc=f"{name} seed {seed}",
                          **_stopping(patience, lambda m: _gru4rec_quality(m, data.valid, n),
                                      "retrieval"))
@@ -275,16 +261,17 @@ def _run_retrieval(name: str, data, epochs: int, seed: int, patience=None, tw=No
     # DNN a count
     n_neg = {"n_neg": cfg["neg_ratio"] * cfg["batch_size"]} if key in ("youtube_dnn",
                                                                       "mind") else {}
-    tw.seed_everything(seed)  # the initial weights (nothing drew from the seeded streams since)
-    model = tw.build(key, cfg, meta, **n_neg)
+    fw.seed(seed)  # the initial weights (nothing drew from the seeded streams since)
+    model = fw.build(key, cfg, meta, **n_neg)
     lr = cfg["lr_dr"] if name == "ComiRec-DR" else cfg["lr"]
     start = time.perf_counter()
-    valid = lambda m: tw.evaluate_retrieval(m, data.valid, ks=KS, seed=seed)  # noqa: E731
-    history = tw.fit(model, data.train, epochs=epochs, batch_size=cfg["batch_size"], lr=lr,
+    evaluate = fw.module("youtube_dnn").evaluate_retrieval
+    valid = lambda m: evaluate(m, data.valid, ks=KS, seed=seed)  # noqa: E731
+    history = fw.fit(model, data.train, epochs=epochs, batch_size=cfg["batch_size"], lr=lr,
                      seed=seed, desc=f"{name} seed {seed}",
                      **_stopping(patience, valid, "retrieval"))
     seconds = time.perf_counter() - start
-    quality = tw.evaluate_retrieval(model, test, ks=KS, seed=seed)
+    quality = evaluate(model, test, ks=KS, seed=seed)
     return Run(name, seed, quality, seconds, n_params(model), *_epochs(history))
 
 
@@ -309,9 +296,9 @@ def run(model: str, data, epochs: int = 1, seed: int = 0, patience: int | None =
     if wanted not in data.test:
         raise ValueError(f"{model} is a {family} model: its data needs test[{wanted!r}] "
                          f"(load it with recbook.compare.load({family!r}, ...))")
-    tw = _twin(framework)
+    fw = _framework(framework)
     return (_run_ranking if family == "ranking" else _run_retrieval)(model, data, epochs, seed,
-                                                                      patience, tw)
+                                                                      patience, fw)
 
 
 def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1,
@@ -321,10 +308,10 @@ def run_all(models, data, seeds=(0, 1, 2), epochs: int = 1,
     are deterministic and run once (their row is repeated for every seed). Every run seeds
     itself, so ``recbook.parallel`` runs them side by side on a multi-core CPU (the same
     numbers; ``workers=1``: in turn, as TensorFlow's always go: its runtime does not survive a
-    fork). ``framework``: as in ``run``."""
+    fork, ``Framework.workers``). ``framework``: as in ``run``."""
     seeds = list(seeds)
     framework = framework or default_framework()
-    if framework == "tf":
+    if _framework(framework).workers == 1:
         workers = 1
     jobs = [(model, seed) for model in models
             for seed in (seeds[:1] if model in COUNTED else seeds)]

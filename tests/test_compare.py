@@ -125,6 +125,13 @@ def test_every_model_runs_in_tensorflow_with_the_twins_parameter_count(model, ra
 def test_framework_is_checked_and_follows_the_books_switch(ranking, monkeypatch):
     with pytest.raises(ValueError, match="framework must be one of"):
         compare.run("DIN", ranking, framework="pytorch")
+    from recbook.book import Framework
+    from recbook.torch import build, gru4rec, train
+    fw = Framework.of("torch")  # what a run gets: the twin's own functions
+    assert (fw.name, fw.build, fw.fit, fw.predict, fw.seed, fw.optimizer, fw.workers) == (
+        "PyTorch", build, train.fit, train.predict, train.seed_everything, gru4rec.adagrad_m,
+        None)
+    assert fw.module("youtube_dnn").__name__ == "recbook.torch.youtube_dnn"
     monkeypatch.setenv("RECBOOK_FRAMEWORKS", "tensorflow")
     assert compare.default_framework() == "tf"
     monkeypatch.setenv("RECBOOK_FRAMEWORKS", "pytorch,tensorflow")
